@@ -1,0 +1,332 @@
+// Package config holds msitfeed's configuration: defaults for every key, an
+// optional TOML file, MSITFEED_* environment overrides, and one validation
+// pass at start. It is a plain value passed down; nothing reads a global.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/mail"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ProjectURL is the default contact URL placed in the User-Agent.
+const ProjectURL = "https://github.com/msitfeed/msitfeed"
+
+// Config is the whole configuration. Field tags name the TOML key; the
+// environment variable is MSITFEED_ + the dotted key upper-cased with "."
+// replaced by "_".
+type Config struct {
+	Database string `toml:"database"`
+	Listen   string `toml:"listen"`
+	BaseURL  string `toml:"base_url"`
+	Secret   string `toml:"secret"`
+
+	Source   Source           `toml:"source"`
+	Boards   map[string]Board `toml:"boards"`
+	Feeds    Feeds            `toml:"feeds"`
+	SMTP     SMTP             `toml:"smtp"`
+	Mail     Mail             `toml:"mail"`
+	Schedule Schedule         `toml:"schedule"`
+}
+
+// Source configures the crawler.
+type Source struct {
+	URL          string        `toml:"url"`
+	Rate         float64       `toml:"rate"`
+	Pages        int           `toml:"pages"`
+	Contact      string        `toml:"contact"`
+	Timeout      time.Duration `toml:"timeout"`
+	Retries      int           `toml:"retries"`
+	MaxBytes     int64         `toml:"max_bytes"`
+	IgnoreRobots bool          `toml:"ignore_robots"`
+}
+
+// Board overrides the ids of one board.
+type Board struct {
+	MID      string `toml:"mid"`
+	MPID     string `toml:"mpid"`
+	BBSSeqNo string `toml:"bbsseqno"`
+}
+
+// Feeds configures rendering.
+type Feeds struct {
+	Limit int `toml:"limit"`
+}
+
+// SMTP configures outgoing mail.
+type SMTP struct {
+	Transport   string        `toml:"transport"` // smtp or file
+	Dir         string        `toml:"dir"`       // where the file transport writes
+	Host        string        `toml:"host"`
+	Port        int           `toml:"port"`
+	Username    string        `toml:"username"`
+	Password    string        `toml:"password"`
+	TLS         string        `toml:"tls"` // none, starttls, tls
+	Timeout     time.Duration `toml:"timeout"`
+	Concurrency int           `toml:"concurrency"`
+	Rate        float64       `toml:"rate"` // messages per second, 0 = unlimited
+	Retries     int           `toml:"retries"`
+}
+
+// Mail configures what the digest says and who it is from.
+type Mail struct {
+	From        string `toml:"from"`
+	ReplyTo     string `toml:"reply_to"`
+	Templates   string `toml:"templates"`
+	Unsubscribe string `toml:"unsubscribe"` // mailto address for List-Unsubscribe
+}
+
+// Schedule holds cron specs, interpreted in Asia/Seoul.
+type Schedule struct {
+	Crawl  string `toml:"crawl"`
+	Digest string `toml:"digest"`
+}
+
+// Default returns the configuration with every default filled in.
+func Default() Config {
+	return Config{
+		Database: "msitfeed.db",
+		Listen:   "127.0.0.1:8080",
+		Source: Source{
+			URL:      "https://www.msit.go.kr",
+			Rate:     1,
+			Pages:    3,
+			Contact:  ProjectURL,
+			Timeout:  30 * time.Second,
+			Retries:  4,
+			MaxBytes: 8 << 20,
+		},
+		Boards: map[string]Board{},
+		Feeds:  Feeds{Limit: 50},
+		SMTP: SMTP{
+			Transport:   "smtp",
+			Host:        "localhost",
+			Port:        25,
+			TLS:         "starttls",
+			Timeout:     30 * time.Second,
+			Concurrency: 4,
+			Retries:     5,
+		},
+		Schedule: Schedule{Crawl: "*/30 * * * *", Digest: "0 9 * * MON"},
+	}
+}
+
+// Load builds the configuration: defaults, then the TOML file at path (if
+// path is not empty), then MSITFEED_* variables from environ, then
+// validation. Every error is one line naming the key or file to fix.
+func Load(path string, environ []string) (Config, error) {
+	c := Default()
+	if path != "" {
+		md, err := toml.DecodeFile(path, &c)
+		if err != nil {
+			return c, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return c, fmt.Errorf("config file %s: unknown key %q", path, und[0].String())
+		}
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return c, err
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Listen
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	return c, c.Validate()
+}
+
+// Validate checks every value once; the error names the key to fix.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("config %s: "+format, append([]any{key}, a...)...))
+	}
+	if c.Database == "" {
+		bad("database", "must name a SQLite file")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("base_url", "%q is not an http(s) URL", c.BaseURL)
+	}
+	if u, err := url.Parse(c.Source.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("source.url", "%q is not an http(s) URL", c.Source.URL)
+	}
+	if c.Source.Rate <= 0 {
+		bad("source.rate", "must be above 0 requests per second, got %v", c.Source.Rate)
+	}
+	if c.Source.Pages < 1 {
+		bad("source.pages", "must be at least 1, got %d", c.Source.Pages)
+	}
+	if c.Source.Timeout <= 0 {
+		bad("source.timeout", "must be positive")
+	}
+	if c.Source.MaxBytes <= 0 {
+		bad("source.max_bytes", "must be positive")
+	}
+	for slug := range c.Boards {
+		if !isBoard(slug) {
+			bad("boards."+slug, "unknown board (use notice, press, photo, trends or newsletter)")
+		}
+	}
+	if c.Feeds.Limit < 1 || c.Feeds.Limit > 500 {
+		bad("feeds.limit", "must be between 1 and 500, got %d", c.Feeds.Limit)
+	}
+	switch c.SMTP.Transport {
+	case "smtp", "file":
+	default:
+		bad("smtp.transport", "must be smtp or file, got %q", c.SMTP.Transport)
+	}
+	switch c.SMTP.TLS {
+	case "none", "starttls", "tls":
+	default:
+		bad("smtp.tls", "must be none, starttls or tls, got %q", c.SMTP.TLS)
+	}
+	if c.SMTP.Port < 1 || c.SMTP.Port > 65535 {
+		bad("smtp.port", "must be 1-65535, got %d", c.SMTP.Port)
+	}
+	if c.SMTP.Concurrency < 1 {
+		bad("smtp.concurrency", "must be at least 1")
+	}
+	if c.SMTP.Rate < 0 {
+		bad("smtp.rate", "must not be negative")
+	}
+	for key, v := range map[string]string{"mail.from": c.Mail.From, "mail.reply_to": c.Mail.ReplyTo, "mail.unsubscribe": c.Mail.Unsubscribe} {
+		if v != "" {
+			if _, err := mail.ParseAddress(v); err != nil {
+				bad(key, "%q is not an email address", v)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func isBoard(s string) bool {
+	switch s {
+	case "notice", "press", "photo", "trends", "newsletter":
+		return true
+	}
+	return false
+}
+
+// applyEnv sets each field whose MSITFEED_ variable is present.
+func applyEnv(c *Config, environ []string) error {
+	env := map[string]string{}
+	for _, kv := range environ {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(k, "MSITFEED_") {
+			env[k] = v
+		}
+	}
+	if len(env) == 0 {
+		return nil
+	}
+	if err := setFromEnv(reflect.ValueOf(c).Elem(), "", env); err != nil {
+		return err
+	}
+	// Board overrides: MSITFEED_BOARDS_<SLUG>_<MID|MPID|BBSSEQNO>.
+	for k, v := range env {
+		rest, ok := strings.CutPrefix(k, "MSITFEED_BOARDS_")
+		if !ok {
+			continue
+		}
+		slug, field, ok := strings.Cut(rest, "_")
+		slug = strings.ToLower(slug)
+		if !ok || !isBoard(slug) {
+			return fmt.Errorf("environment %s: unknown board (use notice, press, photo, trends or newsletter)", k)
+		}
+		b := c.Boards[slug]
+		switch field {
+		case "MID":
+			b.MID = v
+		case "MPID":
+			b.MPID = v
+		case "BBSSEQNO":
+			b.BBSSeqNo = v
+		default:
+			return fmt.Errorf("environment %s: unknown key (use MID, MPID or BBSSEQNO)", k)
+		}
+		if c.Boards == nil {
+			c.Boards = map[string]Board{}
+		}
+		c.Boards[slug] = b
+	}
+	return nil
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+func setFromEnv(v reflect.Value, prefix string, env map[string]string) error {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key := f.Tag.Get("toml")
+		if key == "" {
+			continue
+		}
+		if prefix != "" {
+			key = prefix + "." + key
+		}
+		fv := v.Field(i)
+		if fv.Kind() == reflect.Struct {
+			if err := setFromEnv(fv, key, env); err != nil {
+				return err
+			}
+			continue
+		}
+		name := "MSITFEED_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		raw, ok := env[name]
+		if !ok {
+			continue
+		}
+		if err := setValue(fv, raw); err != nil {
+			return fmt.Errorf("environment %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func setValue(fv reflect.Value, raw string) error {
+	switch {
+	case fv.Type() == durationType:
+		d, err := time.ParseDuration(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like 30s", raw)
+		}
+		fv.SetInt(int64(d))
+	case fv.Kind() == reflect.String:
+		fv.SetString(raw)
+	case fv.Kind() == reflect.Int || fv.Kind() == reflect.Int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not an integer", raw)
+		}
+		fv.SetInt(n)
+	case fv.Kind() == reflect.Float64:
+		n, err := strconv.ParseFloat(raw, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", raw)
+		}
+		fv.SetFloat(n)
+	case fv.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", raw)
+		}
+		fv.SetBool(b)
+	case fv.Kind() == reflect.Map:
+		return nil
+	default:
+		return fmt.Errorf("unsupported type %s", fv.Type())
+	}
+	return nil
+}
