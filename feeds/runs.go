@@ -1,0 +1,61 @@
+package feeds
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// CrawlRun records one crawl of one board.
+type CrawlRun struct {
+	ID       int64
+	Board    string
+	Started  time.Time
+	Finished time.Time
+	Pages    int
+	Requests int64
+	New      int
+	Updated  int
+	Error    string
+}
+
+// StartRun records the start of a crawl of board and returns its id.
+func (s *Store) StartRun(ctx context.Context, board string) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `INSERT INTO crawl_runs (board, started) VALUES (?, ?)`, board, formatTime(s.Now()))
+	if err != nil {
+		return 0, fmt.Errorf("record crawl start of %s: %w", board, err)
+	}
+	return res.LastInsertId()
+}
+
+// FinishRun records the end of a crawl run.
+func (s *Store) FinishRun(ctx context.Context, r CrawlRun) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE crawl_runs SET finished = ?, pages = ?, requests = ?, new_items = ?,
+		updated_items = ?, error = ? WHERE id = ?`,
+		formatTime(s.Now()), r.Pages, r.Requests, r.New, r.Updated, r.Error, r.ID)
+	if err != nil {
+		return fmt.Errorf("record crawl end of %s: %w", r.Board, err)
+	}
+	return nil
+}
+
+// LastRuns returns the latest crawl run of each board.
+func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, board, started, finished, pages, requests, new_items, updated_items, error
+		FROM crawl_runs WHERE id IN (SELECT max(id) FROM crawl_runs GROUP BY board)`)
+	if err != nil {
+		return nil, fmt.Errorf("read crawl runs: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]CrawlRun{}
+	for rows.Next() {
+		var r CrawlRun
+		var started, finished string
+		if err := rows.Scan(&r.ID, &r.Board, &started, &finished, &r.Pages, &r.Requests, &r.New, &r.Updated, &r.Error); err != nil {
+			return nil, fmt.Errorf("read crawl runs: %w", err)
+		}
+		r.Started, r.Finished = parseTime(started), parseTime(finished)
+		out[r.Board] = r
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,425 @@
+package feeds
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Store keeps boards, items, attachments and crawl runs in SQLite. Its
+// exported methods each run in one transaction; the clock is a field so
+// tests can set it.
+type Store struct {
+	db  *sql.DB
+	Now func() time.Time
+}
+
+// NewStore returns a Store over an opened, migrated database.
+func NewStore(db *sql.DB) *Store {
+	return &Store{db: db, Now: time.Now}
+}
+
+// DB returns the underlying database.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// timeLayout has a fixed width so stored times sort as strings.
+const timeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.In(KST).Format(timeLayout)
+}
+
+func parseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.In(KST)
+}
+
+// Boards returns the five boards in display order with the ids stored for
+// them (discovered or configured), falling back to DefaultBoards.
+func (s *Store) Boards(ctx context.Context) ([]Board, error) {
+	bs := DefaultBoards()
+	rows, err := s.db.QueryContext(ctx, `SELECT slug, mid, mpid, bbsseqno FROM boards`)
+	if err != nil {
+		return nil, fmt.Errorf("read boards: %w", err)
+	}
+	defer rows.Close()
+	stored := map[string]Board{}
+	for rows.Next() {
+		var b Board
+		if err := rows.Scan(&b.Slug, &b.MID, &b.MPID, &b.BBSSeqNo); err != nil {
+			return nil, fmt.Errorf("read boards: %w", err)
+		}
+		stored[b.Slug] = b
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read boards: %w", err)
+	}
+	for i, b := range bs {
+		if st, ok := stored[b.Slug]; ok {
+			if st.MID != "" {
+				bs[i].MID, bs[i].MPID = st.MID, st.MPID
+			}
+			if st.BBSSeqNo != "" {
+				bs[i].BBSSeqNo = st.BBSSeqNo
+			}
+		}
+	}
+	return bs, nil
+}
+
+// SaveBoard records the ids of a board (after discovery).
+func (s *Store) SaveBoard(ctx context.Context, b Board) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO boards (slug, name, mid, mpid, bbsseqno, discovered) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT(slug) DO UPDATE SET name = excluded.name, mid = excluded.mid, mpid = excluded.mpid,
+		bbsseqno = excluded.bbsseqno, discovered = excluded.discovered`,
+		b.Slug, b.Name, b.MID, b.MPID, b.BBSSeqNo, formatTime(s.Now()))
+	if err != nil {
+		return fmt.Errorf("save board %s: %w", b.Slug, err)
+	}
+	return nil
+}
+
+// ensureBoard makes the board row exist so items can reference it.
+func ensureBoard(ctx context.Context, tx *sql.Tx, slug string) error {
+	name := slug
+	for _, b := range DefaultBoards() {
+		if b.Slug == slug {
+			name = b.Name
+		}
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO boards (slug, name) VALUES (?, ?) ON CONFLICT(slug) DO NOTHING`, slug, name)
+	return err
+}
+
+// ListHash is the hash of what a list row says of a post; a change means
+// the post was edited and its detail page must be fetched again.
+func ListHash(r ListRow) string {
+	return hashOf(r.Title, formatTime(r.Published), r.Department, r.Thumbnail)
+}
+
+// ContentHash is the hash of the fields of an item that matter to a reader.
+func ContentHash(it Item) string {
+	parts := []string{it.Title, formatTime(it.Published), it.Department, it.Body, it.Thumbnail}
+	for _, a := range it.Attachments {
+		parts = append(parts, a.Name, a.URL, a.Type)
+	}
+	return hashOf(parts...)
+}
+
+func hashOf(parts ...string) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// Known returns, for those of ids already stored on board, the list hash
+// recorded when each was last saved.
+func (s *Store) Known(ctx context.Context, board string, ids []int64) (map[int64]string, error) {
+	known := make(map[int64]string, len(ids))
+	if len(ids) == 0 {
+		return known, nil
+	}
+	q := `SELECT ntt_seq_no, list_hash FROM items WHERE board = ? AND ntt_seq_no IN (?` + strings.Repeat(",?", len(ids)-1) + `)`
+	args := make([]any, 0, len(ids)+1)
+	args = append(args, board)
+	for _, id := range ids {
+		args = append(args, id)
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("look up known items of %s: %w", board, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var h string
+		if err := rows.Scan(&id, &h); err != nil {
+			return nil, fmt.Errorf("look up known items of %s: %w", board, err)
+		}
+		known[id] = h
+	}
+	return known, rows.Err()
+}
+
+// SaveResult says what Save did.
+type SaveResult int
+
+// The outcomes of Save.
+const (
+	Unchanged SaveResult = iota
+	Created
+	Updated
+)
+
+// Save stores an item fetched from the source. A new (board, ID) is created
+// with FirstSeen = Updated = now; a known one whose content hash differs is
+// updated in place with Updated = now (it never becomes a second item); an
+// unchanged one only has its list hash refreshed. The board's version is
+// bumped whenever a reader would see a difference.
+func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult, error) {
+	if it.Board == "" || it.ID == 0 {
+		return Unchanged, fmt.Errorf("save item: board and id are required")
+	}
+	now := s.Now()
+	it.Hash = ContentHash(it)
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
+	}
+	defer tx.Rollback()
+	if err := ensureBoard(ctx, tx, it.Board); err != nil {
+		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
+	}
+	var oldHash string
+	err = tx.QueryRowContext(ctx, `SELECT hash FROM items WHERE board = ? AND ntt_seq_no = ?`, it.Board, it.ID).Scan(&oldHash)
+	result := Updated
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		result = Created
+		_, err = tx.ExecContext(ctx, `INSERT INTO items (board, ntt_seq_no, title, url, published, first_seen, updated,
+			department, body, summary, thumbnail, hash, list_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			it.Board, it.ID, it.Title, it.URL, formatTime(it.Published), formatTime(now), formatTime(now),
+			it.Department, it.Body, it.Summary, it.Thumbnail, it.Hash, listHash)
+	case err != nil:
+	case oldHash == it.Hash:
+		result = Unchanged
+		_, err = tx.ExecContext(ctx, `UPDATE items SET list_hash = ? WHERE board = ? AND ntt_seq_no = ?`, listHash, it.Board, it.ID)
+	default:
+		_, err = tx.ExecContext(ctx, `UPDATE items SET title = ?, url = ?, published = ?, updated = ?, department = ?,
+			body = ?, summary = ?, thumbnail = ?, hash = ?, list_hash = ? WHERE board = ? AND ntt_seq_no = ?`,
+			it.Title, it.URL, formatTime(it.Published), formatTime(now), it.Department, it.Body, it.Summary,
+			it.Thumbnail, it.Hash, listHash, it.Board, it.ID)
+	}
+	if err != nil {
+		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
+	}
+	if result != Unchanged {
+		if err := saveAttachments(ctx, tx, it); err != nil {
+			return Unchanged, fmt.Errorf("save %s/%d attachments: %w", it.Board, it.ID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE boards SET version = version + 1, changed = ? WHERE slug = ?`,
+			formatTime(now), it.Board); err != nil {
+			return Unchanged, fmt.Errorf("save %s/%d: bump version: %w", it.Board, it.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
+	}
+	return result, nil
+}
+
+func saveAttachments(ctx context.Context, tx *sql.Tx, it Item) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM attachments WHERE board = ? AND ntt_seq_no = ?`, it.Board, it.ID); err != nil {
+		return err
+	}
+	for i, a := range it.Attachments {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attachments (board, ntt_seq_no, position, name, url, type) VALUES (?, ?, ?, ?, ?, ?)`,
+			it.Board, it.ID, i, a.Name, a.URL, a.Type); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+const itemColumns = `board, ntt_seq_no, title, url, published, first_seen, updated, department, body, summary, thumbnail, hash`
+
+// Items returns the latest limit items of board (or of every board for
+// AllSlug), newest published first, with their attachments.
+func (s *Store) Items(ctx context.Context, board string, limit int) ([]Item, error) {
+	var rows *sql.Rows
+	var err error
+	if board == AllSlug {
+		rows, err = s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items
+			ORDER BY published DESC, first_seen DESC, ntt_seq_no DESC LIMIT ?`, limit)
+	} else {
+		rows, err = s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE board = ?
+			ORDER BY published DESC, ntt_seq_no DESC LIMIT ?`, board, limit)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read items of %s: %w", board, err)
+	}
+	items, err := s.scanItems(ctx, rows)
+	if err != nil {
+		return nil, fmt.Errorf("read items of %s: %w", board, err)
+	}
+	return items, nil
+}
+
+// ItemsFirstSeen returns the items first seen in (after, until] and
+// published on or after publishedSince, newest published first, with their
+// attachments. The digest uses it so a backfill of old posts never floods a
+// digest.
+func (s *Store) ItemsFirstSeen(ctx context.Context, after, until, publishedSince time.Time) ([]Item, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items
+		WHERE first_seen > ? AND first_seen <= ? AND published >= ?
+		ORDER BY published DESC, ntt_seq_no DESC`,
+		formatTime(after), formatTime(until), formatTime(publishedSince))
+	if err != nil {
+		return nil, fmt.Errorf("read items first seen since %s: %w", formatTime(after), err)
+	}
+	items, err := s.scanItems(ctx, rows)
+	if err != nil {
+		return nil, fmt.Errorf("read items first seen since %s: %w", formatTime(after), err)
+	}
+	return items, nil
+}
+
+// Item returns one item with its attachments, or sql.ErrNoRows.
+func (s *Store) Item(ctx context.Context, board string, id int64) (Item, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE board = ? AND ntt_seq_no = ?`, board, id)
+	if err != nil {
+		return Item{}, fmt.Errorf("read %s/%d: %w", board, id, err)
+	}
+	items, err := s.scanItems(ctx, rows)
+	if err != nil {
+		return Item{}, fmt.Errorf("read %s/%d: %w", board, id, err)
+	}
+	if len(items) == 0 {
+		return Item{}, fmt.Errorf("read %s/%d: %w", board, id, sql.ErrNoRows)
+	}
+	return items[0], nil
+}
+
+// scanItems reads item rows (closing them) and then their attachments.
+func (s *Store) scanItems(ctx context.Context, rows *sql.Rows) ([]Item, error) {
+	defer rows.Close()
+	var items []Item
+	for rows.Next() {
+		var it Item
+		var pub, first, upd string
+		if err := rows.Scan(&it.Board, &it.ID, &it.Title, &it.URL, &pub, &first, &upd, &it.Department,
+			&it.Body, &it.Summary, &it.Thumbnail, &it.Hash); err != nil {
+			return nil, err
+		}
+		it.Published, it.FirstSeen, it.Updated = parseTime(pub), parseTime(first), parseTime(upd)
+		items = append(items, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	if len(items) == 0 {
+		return items, nil
+	}
+	type key struct {
+		board string
+		id    int64
+	}
+	index := make(map[key]int, len(items))
+	var cond []string
+	var args []any
+	for i, it := range items {
+		index[key{it.Board, it.ID}] = i
+		cond = append(cond, "(board = ? AND ntt_seq_no = ?)")
+		args = append(args, it.Board, it.ID)
+	}
+	// Chunk to stay under SQLite's variable limit.
+	const chunk = 400
+	for start := 0; start < len(cond); start += chunk {
+		end := min(start+chunk, len(cond))
+		arows, err := s.db.QueryContext(ctx, `SELECT board, ntt_seq_no, name, url, type FROM attachments WHERE `+
+			strings.Join(cond[start:end], " OR ")+` ORDER BY board, ntt_seq_no, position`, args[start*2:end*2]...)
+		if err != nil {
+			return nil, err
+		}
+		for arows.Next() {
+			var k key
+			var a Attachment
+			if err := arows.Scan(&k.board, &k.id, &a.Name, &a.URL, &a.Type); err != nil {
+				arows.Close()
+				return nil, err
+			}
+			if i, ok := index[k]; ok {
+				items[i].Attachments = append(items[i].Attachments, a)
+			}
+		}
+		if err := arows.Err(); err != nil {
+			arows.Close()
+			return nil, err
+		}
+		arows.Close()
+	}
+	return items, nil
+}
+
+// BoardVersion is a board's change counter and the time of its last change.
+type BoardVersion struct {
+	Version int64
+	Changed time.Time
+}
+
+// Versions returns every board's version; a board never written has none.
+func (s *Store) Versions(ctx context.Context) (map[string]BoardVersion, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT slug, version, changed FROM boards`)
+	if err != nil {
+		return nil, fmt.Errorf("read board versions: %w", err)
+	}
+	defer rows.Close()
+	vs := map[string]BoardVersion{}
+	for rows.Next() {
+		var slug, changed string
+		var v BoardVersion
+		if err := rows.Scan(&slug, &v.Version, &changed); err != nil {
+			return nil, fmt.Errorf("read board versions: %w", err)
+		}
+		v.Changed = parseTime(changed)
+		vs[slug] = v
+	}
+	return vs, rows.Err()
+}
+
+// BoardStats summarises a board for `msitfeed boards` and health checks.
+type BoardStats struct {
+	Board   string
+	Items   int
+	Newest  time.Time // newest published date
+	LastRun CrawlRun  // zero if never crawled
+}
+
+// Stats returns per-board counts, newest post and last crawl run.
+func (s *Store) Stats(ctx context.Context) (map[string]BoardStats, error) {
+	out := map[string]BoardStats{}
+	rows, err := s.db.QueryContext(ctx, `SELECT board, count(*), max(published) FROM items GROUP BY board`)
+	if err != nil {
+		return nil, fmt.Errorf("read board stats: %w", err)
+	}
+	for rows.Next() {
+		var st BoardStats
+		var newest string
+		if err := rows.Scan(&st.Board, &st.Items, &newest); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read board stats: %w", err)
+		}
+		st.Newest = parseTime(newest)
+		out[st.Board] = st
+	}
+	rows.Close()
+	runs, err := s.LastRuns(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for b, r := range runs {
+		st := out[b]
+		st.Board = b
+		st.LastRun = r
+		out[b] = st
+	}
+	return out, nil
+}
