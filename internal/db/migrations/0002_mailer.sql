@@ -1,5 +1,6 @@
 CREATE TABLE subscribers (
     id            INTEGER PRIMARY KEY,
+    uid           TEXT NOT NULL UNIQUE,     -- random public id used in tokens; reveals nothing
     email         TEXT NOT NULL,            -- normalised: domain lower-cased
     email_key     TEXT NOT NULL UNIQUE,     -- lower-cased whole address, for case-insensitive uniqueness
     name          TEXT NOT NULL DEFAULT '',
