@@ -423,3 +423,11 @@ func (s *Store) Stats(ctx context.Context) (map[string]BoardStats, error) {
 	}
 	return out, nil
 }
+
+func (s *Store) count(ctx context.Context, board string) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM items WHERE board = ?`, board).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count items of %s: %w", board, err)
+	}
+	return n, nil
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"flag"
 	"io"
+	"log/slog"
 
 	"github.com/msitfeed/msitfeed/internal/config"
 	"github.com/msitfeed/msitfeed/internal/db"
@@ -38,4 +39,12 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		return usagef("%s: %v", fs.Name(), err)
 	}
 	return nil
+}
+
+// logger returns the structured logger writing to stderr.
+func (m *Main) logger() *slog.Logger {
+	if m.log == nil {
+		m.log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return m.log
 }

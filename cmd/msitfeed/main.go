@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,6 +30,8 @@ type Main struct {
 	Stdout  io.Writer
 	Stderr  io.Writer
 	Environ []string
+
+	log *slog.Logger
 }
 
 // NewMain returns a Main reading and writing the given streams.

@@ -7,12 +7,6 @@ import "context"
 func (m *Main) runServe(ctx context.Context, configPath string, args []string) error {
 	return usagef("serve: not built yet")
 }
-func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) error {
-	return usagef("crawl: not built yet")
-}
-func (m *Main) runBoards(ctx context.Context, configPath string, args []string) error {
-	return usagef("boards: not built yet")
-}
 func (m *Main) runStatus(ctx context.Context, configPath string, args []string) error {
 	return usagef("status: not built yet")
 }
@@ -21,4 +15,7 @@ func (m *Main) runFeeds(ctx context.Context, configPath string, args []string) e
 }
 func (m *Main) runDemo(ctx context.Context, configPath string, args []string) error {
 	return usagef("demo: not built yet")
+}
+func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) error {
+	return usagef("crawl: not built yet")
 }
