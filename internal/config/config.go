@@ -74,6 +74,7 @@ type SMTP struct {
 	Concurrency int           `toml:"concurrency"`
 	Rate        float64       `toml:"rate"` // messages per second, 0 = unlimited
 	Retries     int           `toml:"retries"`
+	Backoff     time.Duration `toml:"backoff"` // first wait before a retry; doubles each time
 }
 
 // Mail configures what the digest says and who it is from.
@@ -114,6 +115,7 @@ func Default() Config {
 			Timeout:     30 * time.Second,
 			Concurrency: 4,
 			Retries:     5,
+			Backoff:     5 * time.Second,
 		},
 		Schedule: Schedule{Crawl: "*/30 * * * *", Digest: "0 9 * * MON"},
 	}
@@ -199,6 +201,15 @@ func (c Config) Validate() error {
 	}
 	if c.SMTP.Rate < 0 {
 		bad("smtp.rate", "must not be negative")
+	}
+	if c.SMTP.Retries < 0 {
+		bad("smtp.retries", "must not be negative")
+	}
+	if c.SMTP.Backoff <= 0 {
+		bad("smtp.backoff", "must be positive, like 5s")
+	}
+	if c.SMTP.Timeout <= 0 {
+		bad("smtp.timeout", "must be positive, like 30s")
 	}
 	for key, v := range map[string]string{"mail.from": c.Mail.From, "mail.reply_to": c.Mail.ReplyTo, "mail.unsubscribe": c.Mail.Unsubscribe} {
 		if v != "" {
