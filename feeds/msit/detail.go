@@ -1,0 +1,518 @@
+package msit
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/microcosm-cc/bluemonday"
+	"github.com/msitfeed/msitfeed/feeds"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// Errors ParseDetail returns, wrapped, when a post page lacks a part every
+// post has: the markup has probably changed.
+var (
+	ErrNoTitle = errors.New("no title: looked for h2 in div.board_view div.view_head")
+	ErrNoDate  = errors.New("no date: looked for span.date (YYYY.MM.DD) in div.board_view div.view_head")
+)
+
+// SummaryLength is the number of characters (runes) Item.Summary is cut
+// to, before its ellipsis.
+const SummaryLength = 300
+
+// Class names of the parts of div.board_view, each with the fallbacks tried
+// when the first is missing.
+var (
+	viewClasses = []string{"board_view", "bbs_view", "view_wrap", "board_view_wrap"}
+	headClasses = []string{"view_head", "view_top", "view_title", "view_tit", "board_view_head"}
+	bodyClasses = []string{"view_cont", "board_con", "view_con", "view_content", "view_txt", "board_cont", "bbs_con", "cont_view"}
+	fileClasses = []string{"view_file", "file_list", "attach", "file"}
+	navClasses  = []string{"view_nav", "btn_list", "view_btn", "btn_area", "view_navi", "prev_next", "board_nav", "view_list"}
+	deptClasses = []string{"dept", "department", "depart", "writer", "team", "part"}
+)
+
+// ParseDetail reads a post's page. base is the address the page was fetched
+// from (or the site root): relative links and images resolve against it.
+// The body is sanitised HTML with absolute URLs; Hash, FirstSeen and Updated
+// are left for the store. A page without title or date is an error wrapping
+// ErrNoTitle or ErrNoDate.
+func ParseDetail(base *url.URL, board feeds.Board, ntt int64, page []byte) (feeds.Item, error) {
+	item := feeds.Item{Board: board.Slug, ID: ntt}
+	fail := func(err error) (feeds.Item, error) {
+		return item, fmt.Errorf("parse detail %s %d: %w", board.Slug, ntt, err)
+	}
+	doc, err := parseHTML(page)
+	if err != nil {
+		return fail(err)
+	}
+	view := find(doc, withClass(viewClasses...))
+	if view == nil {
+		view = find(doc, elem(atom.Body))
+	}
+	if view == nil {
+		return fail(ErrNoTitle)
+	}
+	head := find(view, withClass(headClasses...))
+
+	item.Title = detailTitle(view, head)
+	if item.Title == "" {
+		return fail(ErrNoTitle)
+	}
+	date, ok := detailDate(view, head)
+	if !ok {
+		return fail(ErrNoDate)
+	}
+	item.Published = date
+	if head != nil {
+		item.Department = detailDepartment(head)
+	}
+
+	files := find(view, withClass(fileClasses...))
+	if files != nil {
+		item.Attachments = attachments(base, files)
+	} else {
+		item.Attachments = attachments(base, view)
+	}
+
+	body := detailBody(view, head, files)
+	if body != nil {
+		item.Body = sanitizeBody(base, body)
+		item.Summary = summarize(htmlText(item.Body), SummaryLength)
+		if board.Gallery {
+			if img := find(body, elem(atom.Img)); img != nil {
+				item.Thumbnail = attr(img, "src")
+			}
+		}
+	}
+
+	bbs := board.BBSSeqNo
+	if bbs == "" {
+		bbs = bbsSeqNo(base, doc)
+	}
+	item.URL = CanonicalURL(base, board.MID, board.MPID, bbs, ntt)
+	return item, nil
+}
+
+// inNav reports whether n sits in the post navigation or button bar, whose
+// text names other posts.
+func inNav(n, stop *html.Node) bool {
+	for p := n; p != nil && p != stop; p = p.Parent {
+		if hasClass(p, navClasses...) {
+			return true
+		}
+	}
+	return false
+}
+
+func detailTitle(view, head *html.Node) string {
+	if head != nil {
+		for _, a := range []atom.Atom{atom.H2, atom.H3, atom.H4, atom.H1} {
+			if h := find(head, elem(a)); h != nil {
+				if t := nodeText(h); t != "" {
+					return t
+				}
+			}
+		}
+		if h := find(head, withClass("title", "tit", "subject")); h != nil {
+			return nodeText(h)
+		}
+		return ""
+	}
+	// No view_head: the first heading of the post itself, never one in the
+	// navigation (neighbour posts) or outside board_view (the board name).
+	h := find(view, func(n *html.Node) bool {
+		return (isElem(n, atom.H2) || isElem(n, atom.H3)) && !inNav(n, view) && nodeText(n) != ""
+	})
+	if h == nil {
+		return ""
+	}
+	return nodeText(h)
+}
+
+func detailDate(view, head *html.Node) (t time.Time, ok bool) {
+	scope := head
+	if scope == nil {
+		scope = view
+	}
+	for _, class := range []string{"date", "day", "reg_date", "regdate", "write_date"} {
+		for _, n := range findAll(scope, withClass(class)) {
+			if inNav(n, view) {
+				continue
+			}
+			if t, ok := findDate(nodeText(n)); ok {
+				return t, true
+			}
+		}
+	}
+	if head == nil {
+		return t, false
+	}
+	// The head's remaining text, leaving out the title, which may mention
+	// another date.
+	var found bool
+	walk(head, func(n *html.Node) bool {
+		if found || isElem(n, atom.H2) || isElem(n, atom.H3) || isElem(n, atom.Script) {
+			return false
+		}
+		if n.Type == html.TextNode {
+			t, found = findDate(n.Data)
+		}
+		return true
+	})
+	return t, found
+}
+
+// departmentLabels are the labels (lower case, no colon) the head may put
+// before the department's name.
+var departmentLabels = []string{"department", "dept.", "dept", "담당부서", "부서", "writer", "작성자", "담당"}
+
+func detailDepartment(head *html.Node) string {
+	if n := find(head, withClass(deptClasses...)); n != nil {
+		if v := stripLabel(nodeText(n)); v != "" {
+			return v
+		}
+	}
+	// A label element (dt, th, strong, span, em) followed by the value.
+	var value string
+	walk(head, func(n *html.Node) bool {
+		if value != "" {
+			return false
+		}
+		if n.Type != html.ElementNode || !isLabel(nodeText(n)) {
+			return true
+		}
+		for s := n.NextSibling; s != nil; s = s.NextSibling {
+			var v string
+			if s.Type == html.TextNode {
+				v = stripLabel(collapseSpace(s.Data))
+			} else if s.Type == html.ElementNode {
+				v = stripLabel(nodeText(s))
+			}
+			if v != "" {
+				value = v
+				return false
+			}
+		}
+		return false
+	})
+	if value != "" {
+		return value
+	}
+	// Text such as "Department : Space Policy Division" in one element.
+	walk(head, func(n *html.Node) bool {
+		if value != "" {
+			return false
+		}
+		if n.Type == html.TextNode {
+			t := collapseSpace(n.Data)
+			if label, rest, ok := strings.Cut(t, ":"); ok && isLabel(label) {
+				value = strings.TrimSpace(rest)
+			}
+		}
+		return true
+	})
+	return value
+}
+
+func isLabel(s string) bool {
+	s = strings.ToLower(strings.TrimSpace(strings.TrimRight(strings.TrimSpace(s), ":")))
+	for _, l := range departmentLabels {
+		if s == l {
+			return true
+		}
+	}
+	return false
+}
+
+// stripLabel removes a leading "Department :" from a value.
+func stripLabel(s string) string {
+	s = strings.TrimSpace(s)
+	if label, rest, ok := strings.Cut(s, ":"); ok && isLabel(label) {
+		return strings.TrimSpace(rest)
+	}
+	if isLabel(s) {
+		return ""
+	}
+	return s
+}
+
+// detailBody returns the element holding the post's content: a known body
+// class, else board_view without its head, attachments and navigation.
+func detailBody(view, head, files *html.Node) *html.Node {
+	if n := find(view, func(n *html.Node) bool {
+		return hasClass(n, bodyClasses...) && !inNav(n, view) && (head == nil || !isAncestor(head, n))
+	}); n != nil {
+		return n
+	}
+	rest := &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
+	for c := view.FirstChild; c != nil; {
+		next := c.NextSibling
+		if c != head && c != files && !hasClass(c, navClasses...) && !isElem(c, atom.Script) {
+			view.RemoveChild(c)
+			rest.AppendChild(c)
+		}
+		c = next
+	}
+	return rest
+}
+
+func isAncestor(a, n *html.Node) bool {
+	for p := n; p != nil; p = p.Parent {
+		if p == a {
+			return true
+		}
+	}
+	return false
+}
+
+// bodyPolicy allows the formatting, tables, images and links of user
+// content, with absolute http(s) URLs only: no scripts, styles, forms,
+// frames, event handlers or data: images.
+var bodyPolicy = sync.OnceValue(func() *bluemonday.Policy {
+	p := bluemonday.UGCPolicy()
+	p.AllowRelativeURLs(false)
+	p.AllowURLSchemes("http", "https", "mailto")
+	p.RequireNoFollowOnLinks(false)
+	return p
+})
+
+// removedElems are dropped with their content before sanitising; forms are
+// unwrapped instead, as some pages wrap the whole post in one.
+var removedElems = map[atom.Atom]bool{
+	atom.Script: true, atom.Style: true, atom.Noscript: true, atom.Iframe: true,
+	atom.Frame: true, atom.Object: true, atom.Embed: true, atom.Input: true,
+	atom.Button: true, atom.Select: true, atom.Textarea: true, atom.Link: true,
+	atom.Meta: true, atom.Template: true,
+}
+
+// sanitizeBody makes the URLs of body absolute, drops active content, and
+// returns the sanitised HTML of its children.
+func sanitizeBody(base *url.URL, body *html.Node) string {
+	clean(base, body)
+	var b strings.Builder
+	for c := body.FirstChild; c != nil; c = c.NextSibling {
+		if err := html.Render(&b, c); err != nil {
+			break
+		}
+	}
+	return strings.TrimSpace(bodyPolicy().Sanitize(b.String()))
+}
+
+func clean(base *url.URL, n *html.Node) {
+	for c := n.FirstChild; c != nil; {
+		next := c.NextSibling
+		if c.Type == html.CommentNode || (c.Type == html.ElementNode && removedElems[c.DataAtom]) {
+			n.RemoveChild(c)
+			c = next
+			continue
+		}
+		if c.Type == html.ElementNode {
+			clean(base, c)
+			if c.DataAtom == atom.Form {
+				for g := c.FirstChild; g != nil; {
+					gn := g.NextSibling
+					c.RemoveChild(g)
+					n.InsertBefore(g, c)
+					g = gn
+				}
+				n.RemoveChild(c)
+				c = next
+				continue
+			}
+			attrs := c.Attr[:0]
+			for _, a := range c.Attr {
+				key := strings.ToLower(a.Key)
+				switch {
+				case strings.HasPrefix(key, "on"), key == "style", key == "srcset":
+					continue
+				case key == "src" || key == "href":
+					orig := strings.TrimSpace(a.Val)
+					if key == "href" && strings.HasPrefix(strings.ToLower(orig), "mailto:") {
+						break
+					}
+					if a.Val = resolve(base, orig); a.Val == "" {
+						continue
+					}
+				}
+				attrs = append(attrs, a)
+			}
+			c.Attr = attrs
+		}
+		c = next
+	}
+}
+
+// attachments reads the download links under n.
+func attachments(base *url.URL, n *html.Node) []feeds.Attachment {
+	var out []feeds.Attachment
+	index := map[string]int{}
+	walk(n, func(a *html.Node) bool {
+		if !isElem(a, atom.A) {
+			return true
+		}
+		fileNo, ord, ext, ok := downloadArgs(a)
+		if !ok {
+			return false
+		}
+		att := feeds.Attachment{
+			Name: stripSize(nodeText(a)),
+			URL:  DownloadURL(base, fileNo, ord),
+		}
+		if att.Name == "" {
+			att.Name = strings.TrimSpace(attr(a, "title"))
+		}
+		if e := fileExt(att.Name); e != "" {
+			ext = e
+		}
+		att.Type = AttachmentType(ext)
+		if i, dup := index[att.URL]; dup {
+			// A second link to the same file (a "Download" button next to
+			// the name): keep the name that looks like a file name.
+			if fileExt(out[i].Name) == "" && fileExt(att.Name) != "" {
+				out[i] = att
+			}
+			return false
+		}
+		index[att.URL] = len(out)
+		out = append(out, att)
+		return false
+	})
+	return out
+}
+
+// downloadArgs reads fn_download('54751', '3', 'pdf') from a link's onclick
+// or href, or atchFileNo and fileOrd from a direct fileDown.do href.
+func downloadArgs(a *html.Node) (fileNo, ord, ext string, ok bool) {
+	for _, key := range []string{"onclick", "href"} {
+		v := attr(a, key)
+		if !strings.Contains(v, "fn_download") && !strings.Contains(v, "fn_egov_downFile") {
+			continue
+		}
+		for _, fn := range []string{"fn_download", "fn_egov_downFile"} {
+			if args, found := callArgs(v, fn); found && len(args) >= 2 {
+				fileNo, ord = strings.TrimSpace(args[0]), strings.TrimSpace(args[1])
+				if len(args) >= 3 {
+					ext = strings.TrimSpace(args[2])
+				}
+				if fileNo != "" && ord != "" {
+					return fileNo, ord, ext, true
+				}
+			}
+		}
+	}
+	href := attr(a, "href")
+	if !strings.Contains(href, "fileDown.do") {
+		return "", "", "", false
+	}
+	u, err := url.Parse(strings.TrimSpace(href))
+	if err != nil {
+		return "", "", "", false
+	}
+	q := u.Query()
+	fileNo, ord = queryValue(q, "atchFileNo"), queryValue(q, "fileOrd")
+	if fileNo == "" || ord == "" {
+		return "", "", "", false
+	}
+	return fileNo, ord, "", true
+}
+
+// stripSize removes a trailing size such as "(1.2MB)" or "[345 KB]".
+func stripSize(name string) string {
+	name = strings.TrimSpace(name)
+	for _, pair := range []string{"()", "[]"} {
+		if !strings.HasSuffix(name, pair[1:]) {
+			continue
+		}
+		i := strings.LastIndexByte(name, pair[0])
+		if i < 0 {
+			continue
+		}
+		if isSize(name[i+1 : len(name)-1]) {
+			return strings.TrimSpace(name[:i])
+		}
+	}
+	return name
+}
+
+func isSize(s string) bool {
+	s = strings.ToLower(strings.ReplaceAll(strings.TrimSpace(s), " ", ""))
+	i := 0
+	for i < len(s) && (isDigit(s[i]) || s[i] == '.' || s[i] == ',') {
+		i++
+	}
+	if i == 0 || !isDigit(s[0]) {
+		return false
+	}
+	switch s[i:] {
+	case "b", "byte", "bytes", "k", "kb", "kib", "m", "mb", "mib", "g", "gb", "gib":
+		return true
+	}
+	return false
+}
+
+// fileExt returns the lower-case extension of a file name without its dot.
+func fileExt(name string) string {
+	e := path.Ext(strings.TrimSpace(name))
+	if len(e) < 2 || len(e) > 6 || strings.ContainsAny(e, " /\\") {
+		return ""
+	}
+	return strings.ToLower(e[1:])
+}
+
+var attachmentTypes = map[string]string{
+	"pdf":  "application/pdf",
+	"hwp":  "application/x-hwp",
+	"hwpx": "application/hwp+zip",
+	"doc":  "application/msword",
+	"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+	"xls":  "application/vnd.ms-excel",
+	"xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+	"ppt":  "application/vnd.ms-powerpoint",
+	"pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+	"zip":  "application/zip",
+	"jpg":  "image/jpeg",
+	"jpeg": "image/jpeg",
+	"png":  "image/png",
+	"gif":  "image/gif",
+	"txt":  "text/plain",
+	"csv":  "text/csv",
+	"mp4":  "video/mp4",
+}
+
+// AttachmentType returns the MIME type for a file extension (with or
+// without its dot, any case), application/octet-stream when unknown.
+func AttachmentType(ext string) string {
+	if t, ok := attachmentTypes[strings.ToLower(strings.TrimPrefix(strings.TrimSpace(ext), "."))]; ok {
+		return t
+	}
+	return "application/octet-stream"
+}
+
+// summarize cuts plain text to at most max runes on a word boundary, adding
+// an ellipsis when it cut.
+func summarize(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	end, n := len(s), 0
+	for i := range s {
+		if n == max {
+			end = i
+			break
+		}
+		n++
+	}
+	head := s[:end]
+	if sp := strings.LastIndexByte(head, ' '); sp > len(head)/2 {
+		head = head[:sp]
+	}
+	head = strings.TrimRight(head, " ,.;:-–—")
+	return head + "…"
+}

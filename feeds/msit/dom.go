@@ -1,0 +1,253 @@
+package msit
+
+import (
+	"bytes"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/msitfeed/msitfeed/feeds"
+	"golang.org/x/net/html"
+	"golang.org/x/net/html/atom"
+)
+
+// Helpers over golang.org/x/net/html trees shared by the parsers.
+
+func parseHTML(page []byte) (*html.Node, error) {
+	return html.Parse(bytes.NewReader(page))
+}
+
+func attr(n *html.Node, key string) string {
+	for _, a := range n.Attr {
+		if strings.EqualFold(a.Key, key) {
+			return a.Val
+		}
+	}
+	return ""
+}
+
+func hasAttr(n *html.Node, key string) bool {
+	for _, a := range n.Attr {
+		if strings.EqualFold(a.Key, key) {
+			return true
+		}
+	}
+	return false
+}
+
+// hasClass reports whether n's class attribute holds any of names.
+func hasClass(n *html.Node, names ...string) bool {
+	if n.Type != html.ElementNode {
+		return false
+	}
+	for _, c := range strings.Fields(attr(n, "class")) {
+		for _, name := range names {
+			if strings.EqualFold(c, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// classContains reports whether some class of n contains any of parts.
+func classContains(n *html.Node, parts ...string) bool {
+	if n.Type != html.ElementNode {
+		return false
+	}
+	for _, c := range strings.Fields(strings.ToLower(attr(n, "class"))) {
+		for _, p := range parts {
+			if strings.Contains(c, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func isElem(n *html.Node, a atom.Atom) bool {
+	return n != nil && n.Type == html.ElementNode && n.DataAtom == a
+}
+
+// walk calls fn for n and its descendants in document order; fn returns
+// false to skip a node's children.
+func walk(n *html.Node, fn func(*html.Node) bool) {
+	if n == nil || !fn(n) {
+		return
+	}
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		walk(c, fn)
+	}
+}
+
+// find returns the first node under (and including) n that matches.
+func find(n *html.Node, match func(*html.Node) bool) *html.Node {
+	var found *html.Node
+	walk(n, func(x *html.Node) bool {
+		if found != nil {
+			return false
+		}
+		if match(x) {
+			found = x
+			return false
+		}
+		return true
+	})
+	return found
+}
+
+// findAll returns every node under (and including) n that matches, not
+// descending into matches.
+func findAll(n *html.Node, match func(*html.Node) bool) []*html.Node {
+	var out []*html.Node
+	walk(n, func(x *html.Node) bool {
+		if match(x) {
+			out = append(out, x)
+			return false
+		}
+		return true
+	})
+	return out
+}
+
+// closest returns the nearest ancestor of n (n excluded) that matches.
+func closest(n *html.Node, match func(*html.Node) bool) *html.Node {
+	for p := n.Parent; p != nil; p = p.Parent {
+		if match(p) {
+			return p
+		}
+	}
+	return nil
+}
+
+func elem(a atom.Atom) func(*html.Node) bool {
+	return func(n *html.Node) bool { return isElem(n, a) }
+}
+
+func withClass(names ...string) func(*html.Node) bool {
+	return func(n *html.Node) bool { return hasClass(n, names...) }
+}
+
+// blockElems are elements whose boundaries separate words in text.
+var blockElems = map[atom.Atom]bool{
+	atom.Br: true, atom.P: true, atom.Div: true, atom.Li: true, atom.Tr: true,
+	atom.Td: true, atom.Th: true, atom.H1: true, atom.H2: true, atom.H3: true,
+	atom.H4: true, atom.H5: true, atom.H6: true, atom.Dt: true, atom.Dd: true,
+	atom.Table: true, atom.Ul: true, atom.Ol: true, atom.Blockquote: true,
+}
+
+// nodeText returns the visible text of n with whitespace collapsed, leaving
+// out scripts and styles.
+func nodeText(n *html.Node) string {
+	var b strings.Builder
+	var rec func(*html.Node)
+	rec = func(x *html.Node) {
+		switch x.Type {
+		case html.TextNode:
+			b.WriteString(x.Data)
+			return
+		case html.ElementNode:
+			switch x.DataAtom {
+			case atom.Script, atom.Style, atom.Noscript, atom.Template:
+				return
+			}
+			if blockElems[x.DataAtom] {
+				b.WriteByte(' ')
+			}
+		}
+		for c := x.FirstChild; c != nil; c = c.NextSibling {
+			rec(c)
+		}
+		if x.Type == html.ElementNode && blockElems[x.DataAtom] {
+			b.WriteByte(' ')
+		}
+	}
+	rec(n)
+	return collapseSpace(b.String())
+}
+
+// htmlText returns the visible text of an HTML fragment, as a browser would
+// show it after element.innerHTML = s: tags stripped, entities decoded,
+// whitespace collapsed.
+func htmlText(s string) string {
+	if !strings.ContainsAny(s, "<&") {
+		return collapseSpace(s)
+	}
+	ctx := &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
+	nodes, err := html.ParseFragment(strings.NewReader(s), ctx)
+	if err != nil {
+		return collapseSpace(html.UnescapeString(s))
+	}
+	for _, n := range nodes {
+		ctx.AppendChild(n)
+	}
+	return nodeText(ctx)
+}
+
+// collapseSpace trims s and folds each run of white space (including
+// non-breaking spaces) into one space.
+func collapseSpace(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	space := false
+	for _, r := range s {
+		if unicode.IsSpace(r) || r == '\u00a0' || r == '\u200b' || r == '\ufeff' {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// findDate returns the first date written YYYY-MM-DD, YYYY.MM.DD or
+// YYYY/MM/DD (month and day may have one digit) in s, as midnight in KST.
+func findDate(s string) (time.Time, bool) {
+	for i := 0; i+8 <= len(s); i++ {
+		if !isDigit(s[i]) || (i > 0 && isDigit(s[i-1])) {
+			continue
+		}
+		y, j, ok := digits(s, i, 4, 4)
+		if !ok || j >= len(s) {
+			continue
+		}
+		sep := s[j]
+		if sep != '-' && sep != '.' && sep != '/' {
+			continue
+		}
+		m, k, ok := digits(s, j+1, 1, 2)
+		if !ok || k >= len(s) || s[k] != sep {
+			continue
+		}
+		d, e, ok := digits(s, k+1, 1, 2)
+		if !ok || (e < len(s) && isDigit(s[e])) {
+			continue
+		}
+		if m < 1 || m > 12 || d < 1 || d > 31 || y < 1900 {
+			continue
+		}
+		t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, feeds.KST)
+		if t.Day() != d {
+			continue // e.g. 2024-02-31
+		}
+		return t, true
+	}
+	return time.Time{}, false
+}
+
+// digits reads between min and max decimal digits of s from i.
+func digits(s string, i, min, max int) (v, end int, ok bool) {
+	j := i
+	for j < len(s) && j-i < max && isDigit(s[j]) {
+		v = v*10 + int(s[j]-'0')
+		j++
+	}
+	if j-i < min || (j < len(s) && isDigit(s[j])) {
+		return 0, j, false
+	}
+	return v, j, true
+}
