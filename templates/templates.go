@@ -1,12 +1,8 @@
-// Package templates holds msitfeed's embedded files: the mail templates
-// under mail/ (and, as they land, the web pages and the feed stylesheet).
-// It contains no code beyond the embed; the packages that render decide how
-// the files are parsed.
 package templates
 
 import "embed"
 
-// FS holds the embedded template files, addressed by their path below this
+// FS holds the embedded mail templates, addressed by their path below this
 // directory, e.g. "mail/digest.html".
 //
 //go:embed mail
