@@ -1,0 +1,109 @@
+package scheduler
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/msitfeed/msitfeed/feeds"
+)
+
+// JobState is what the database knows of a job.
+type JobState struct {
+	Name      string
+	Spec      string
+	LastStart time.Time
+	LastEnd   time.Time
+	LastError string
+	Runs      int
+	Skipped   int
+	Next      time.Time // next scheduled run, from the spec and now
+}
+
+const stateLayout = time.RFC3339Nano
+
+func parseState(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(stateLayout, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.In(feeds.KST)
+}
+
+func (s *Scheduler) state(ctx context.Context, name string) (JobState, error) {
+	st := JobState{Name: name}
+	var start, end string
+	err := s.db.QueryRowContext(ctx, `SELECT spec, last_start, last_end, last_error, runs, skipped FROM jobs WHERE name = ?`, name).
+		Scan(&st.Spec, &start, &end, &st.LastError, &st.Runs, &st.Skipped)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, nil
+	}
+	if err != nil {
+		return st, fmt.Errorf("read job %s: %w", name, err)
+	}
+	st.LastStart, st.LastEnd = parseState(start), parseState(end)
+	return st, nil
+}
+
+// States returns every job recorded in d with its next run computed from
+// its spec at now, for `msitfeed status`.
+func States(ctx context.Context, d *sql.DB, now time.Time) ([]JobState, error) {
+	rows, err := d.QueryContext(ctx, `SELECT name, spec, last_start, last_end, last_error, runs, skipped FROM jobs ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("read jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []JobState
+	for rows.Next() {
+		var st JobState
+		var start, end string
+		if err := rows.Scan(&st.Name, &st.Spec, &start, &end, &st.LastError, &st.Runs, &st.Skipped); err != nil {
+			return nil, fmt.Errorf("read jobs: %w", err)
+		}
+		st.LastStart, st.LastEnd = parseState(start), parseState(end)
+		if sched, err := ParseSpec(st.Spec); err == nil {
+			st.Next = sched.Next(now.In(feeds.KST))
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+func (s *Scheduler) recordSpec(ctx context.Context, j *job) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (name, spec) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec`, j.Name, j.Spec)
+	if err != nil {
+		return fmt.Errorf("record job %s: %w", j.Name, err)
+	}
+	return nil
+}
+
+// The record* writes use a context that outlives shutdown so the end of an
+// interrupted run is still written.
+func (s *Scheduler) exec(j *job, q string, args ...any) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
+		s.logger.Error("record job", "job", j.Name, "err", err)
+	}
+}
+
+func (s *Scheduler) recordStart(j *job, t time.Time) {
+	s.exec(j, `UPDATE jobs SET last_start = ?, runs = runs + 1 WHERE name = ?`, t.In(feeds.KST).Format(stateLayout), j.Name)
+}
+
+func (s *Scheduler) recordEnd(j *job, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	s.exec(j, `UPDATE jobs SET last_end = ?, last_error = ? WHERE name = ?`, s.Now().In(feeds.KST).Format(stateLayout), msg, j.Name)
+}
+
+func (s *Scheduler) recordSkip(j *job) {
+	s.exec(j, `UPDATE jobs SET skipped = skipped + 1 WHERE name = ?`, j.Name)
+}
