@@ -1,21 +1,22 @@
 package main
 
-import "context"
+import (
+	"context"
+	"database/sql"
+
+	"github.com/msitfeed/msitfeed/internal/config"
+)
 
 // Placeholders replaced by each command's own file as it lands.
 
-func (m *Main) runServe(ctx context.Context, configPath string, args []string) error {
-	return usagef("serve: not built yet")
-}
 func (m *Main) runStatus(ctx context.Context, configPath string, args []string) error {
 	return usagef("status: not built yet")
-}
-func (m *Main) runFeeds(ctx context.Context, configPath string, args []string) error {
-	return usagef("feeds: not built yet")
 }
 func (m *Main) runDemo(ctx context.Context, configPath string, args []string) error {
 	return usagef("demo: not built yet")
 }
-func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) error {
-	return usagef("crawl: not built yet")
+
+// digestJob returns the scheduled digest run, or nil while mail is not set up.
+func (m *Main) digestJob(cfg config.Config, d *sql.DB) (func(context.Context) error, error) {
+	return nil, nil
 }

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/feeds/msit"
+	"github.com/msitfeed/msitfeed/internal/config"
+)
+
+// runCrawl runs `msitfeed crawl [--board B] [--pages N]`.
+func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) error {
+	fs := m.newFlagSet("crawl")
+	board := fs.String("board", "", "crawl only this board (notice, press, photo, trends, newsletter)")
+	pages := fs.Int("pages", 0, "backfill this many pages per board")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("crawl: unexpected argument %q (use --board B or --pages N)", fs.Arg(0))
+	}
+	if *pages < 0 {
+		return usagef("crawl: --pages must be 0 or more, got %d", *pages)
+	}
+	var boards []string
+	if *board != "" {
+		for _, b := range strings.Split(*board, ",") {
+			if !feeds.IsBoardSlug(b) {
+				return usagef("crawl: unknown board %q (use notice, press, photo, trends or newsletter)", b)
+			}
+			boards = append(boards, b)
+		}
+	}
+	cfg, err := m.loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	d, err := m.openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	crawler, err := m.newCrawler(cfg, feeds.NewStore(d))
+	if err != nil {
+		return err
+	}
+	if isTerminal(m.Stderr) {
+		crawler.Progress = m.Stderr
+	}
+	runs, err := crawler.Crawl(ctx, feeds.CrawlOptions{Boards: boards, Pages: *pages})
+	if crawler.Progress != nil {
+		fmt.Fprintln(m.Stderr)
+	}
+	for _, r := range runs {
+		status := "ok"
+		if r.Error != "" {
+			status = "FAILED: " + r.Error
+		}
+		fmt.Fprintf(m.Stdout, "%-10s pages %d  requests %d  new %d  updated %d  %s\n", r.Board, r.Pages, r.Requests, r.New, r.Updated, status)
+	}
+	return err
+}
+
+// newCrawler wires the MSIT source and the store from the configuration.
+func (m *Main) newCrawler(cfg config.Config, store *feeds.Store) (*feeds.Crawler, error) {
+	base, err := url.Parse(cfg.Source.URL)
+	if err != nil {
+		return nil, usagef("config source.url: %v", err)
+	}
+	client := msit.NewClient(msit.Options{
+		BaseURL:      cfg.Source.URL,
+		Rate:         cfg.Source.Rate,
+		Contact:      cfg.Source.Contact,
+		Timeout:      cfg.Source.Timeout,
+		Retries:      cfg.Source.Retries,
+		MaxBytes:     cfg.Source.MaxBytes,
+		IgnoreRobots: cfg.Source.IgnoreRobots,
+		Version:      Version,
+		Logger:       m.logger(),
+	})
+	overrides := map[string]feeds.Board{}
+	for slug, b := range cfg.Boards {
+		overrides[slug] = feeds.Board{Slug: slug, MID: b.MID, MPID: b.MPID, BBSSeqNo: b.BBSSeqNo}
+	}
+	return &feeds.Crawler{
+		Store:         store,
+		Source:        msit.NewSource(client, base),
+		Logger:        m.logger(),
+		Overrides:     overrides,
+		BackfillPages: cfg.Source.Pages,
+	}, nil
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/msitfeed/msitfeed/feeds"
+)
+
+// runFeeds runs `msitfeed feeds export --dir D`.
+func (m *Main) runFeeds(ctx context.Context, configPath string, args []string) error {
+	if len(args) == 0 || args[0] != "export" {
+		return usagef("feeds: use msitfeed feeds export --dir D")
+	}
+	fs := m.newFlagSet("feeds export")
+	dir := fs.String("dir", "", "directory to write the feed files into")
+	if err := parseFlags(fs, args[1:]); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usagef("feeds export: --dir is required (the directory to write feeds into)")
+	}
+	if fs.NArg() > 0 {
+		return usagef("feeds export: unexpected argument %q", fs.Arg(0))
+	}
+	cfg, err := m.loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	d, err := m.openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	opts := feeds.Options{BaseURL: cfg.BaseURL, SourceURL: cfg.Source.URL, Limit: cfg.Feeds.Limit}
+	if err := feeds.ExportAll(ctx, feeds.NewStore(d), opts, *dir); err != nil {
+		return err
+	}
+	n := (len(feeds.BoardSlugs()) + 1) * len(feeds.Formats())
+	fmt.Fprintf(m.Stdout, "wrote %d feeds to %s\n", n, *dir)
+	return nil
+}

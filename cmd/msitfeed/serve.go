@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/config"
+	"github.com/msitfeed/msitfeed/internal/web"
+	"github.com/msitfeed/msitfeed/scheduler"
+)
+
+// runServe runs `msitfeed serve`: the HTTP server and the scheduler in one
+// process until SIGINT or SIGTERM.
+func (m *Main) runServe(ctx context.Context, configPath string, args []string) error {
+	fs := m.newFlagSet("serve")
+	noSched := fs.Bool("no-scheduler", false, "serve HTTP only; do not crawl or send digests")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := m.setLogFormat(*logFormat); err != nil {
+		return err
+	}
+	cfg, err := m.loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	d, err := m.openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return m.serve(ctx, cfg, d, !*noSched, nil)
+}
+
+// serve runs the HTTP server (and, if withScheduler, the scheduler) until
+// ctx is done, then shuts down in order: stop accepting, let running jobs
+// reach a safe point, close the cache. ready, if set, receives the bound
+// address once the server listens.
+func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withScheduler bool, ready chan<- string) error {
+	log := m.logger()
+	store := feeds.NewStore(d)
+	cache, err := feeds.NewCache(ctx, store, feeds.Options{
+		BaseURL:   cfg.BaseURL,
+		SourceURL: cfg.Source.URL,
+		Limit:     cfg.Feeds.Limit,
+		Logger:    log,
+	})
+	if err != nil {
+		return err
+	}
+	defer cache.Close()
+	srv, err := web.New(web.Server{
+		Store:   store,
+		Feeds:   feeds.NewHandler(cache),
+		BaseURL: cfg.BaseURL,
+		SiteURL: cfg.Source.URL,
+		Logger:  log,
+	})
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	var sched *scheduler.Scheduler
+	if withScheduler {
+		sched, err = m.newScheduler(cfg, d, store, cache)
+		if err != nil {
+			return err
+		}
+		if err := sched.Start(ctx); err != nil {
+			if errors.Is(err, scheduler.ErrAlreadyRunning) {
+				return fmt.Errorf("serve: %w; stop it, or run this one with --no-scheduler", err)
+			}
+			return fmt.Errorf("serve: start scheduler: %w", err)
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		if sched != nil {
+			sched.Stop(context.Background())
+		}
+		return fmt.Errorf("serve: listen on %s: %w (set listen in the config)", cfg.Listen, err)
+	}
+	httpSrv := web.NewHTTPServer(cfg.Listen, srv, log)
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	log.Info("serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "scheduler", withScheduler)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	log.Info("shutting down")
+	if err := web.Shutdown(httpSrv, 10*time.Second); err != nil {
+		log.Warn("http shutdown", "err", err)
+	}
+	if sched != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if err := sched.Stop(stopCtx); err != nil {
+			log.Error("scheduler stop", "err", err)
+		}
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", serveErr)
+	}
+	return nil
+}
+
+// newScheduler builds the crawl and digest jobs.
+func (m *Main) newScheduler(cfg config.Config, d *sql.DB, store *feeds.Store, cache *feeds.Cache) (*scheduler.Scheduler, error) {
+	crawler, err := m.newCrawler(cfg, store)
+	if err != nil {
+		return nil, err
+	}
+	s := scheduler.New(d, m.logger())
+	if err := s.Add(scheduler.Job{
+		Name:       "crawl",
+		Spec:       cfg.Schedule.Crawl,
+		Jitter:     time.Minute,
+		RunIfNever: true,
+		Run: func(ctx context.Context) error {
+			_, err := crawler.Crawl(ctx, feeds.CrawlOptions{})
+			cache.Invalidate()
+			return err
+		},
+	}); err != nil {
+		return nil, usagef("config schedule.crawl: %v", err)
+	}
+	digest, err := m.digestJob(cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	if digest != nil {
+		if err := s.Add(scheduler.Job{Name: "digest", Spec: cfg.Schedule.Digest, Run: digest}); err != nil {
+			return nil, usagef("config schedule.digest: %v", err)
+		}
+	}
+	return s, nil
+}
+
+// setLogFormat switches the logger to text or JSON.
+func (m *Main) setLogFormat(format string) error {
+	switch format {
+	case "text":
+		m.log = slog.New(slog.NewTextHandler(m.Stderr, nil))
+	case "json":
+		m.log = slog.New(slog.NewJSONHandler(m.Stderr, nil))
+	default:
+		return usagef("--log-format must be text or json, got %q", format)
+	}
+	return nil
+}
