@@ -130,8 +130,8 @@ func TestImport(t *testing.T) {
 			emails: "good@example.org:active also@example.org:active",
 		},
 		{
-			name: "duplicates within the file are skipped whatever their case",
-			in:   "email\na@example.org\nA@Example.ORG\nJane <a@example.org>\nb@example.org\n",
+			name:  "duplicates within the file are skipped whatever their case",
+			in:    "email\na@example.org\nA@Example.ORG\nJane <a@example.org>\nb@example.org\n",
 			added: 2, notes: []string{"3: duplicate of line 2", "4: duplicate of line 2"},
 			emails: "a@example.org:active b@example.org:active",
 		},
