@@ -61,18 +61,22 @@ func ParseDetail(base *url.URL, board feeds.Board, ntt int64, page []byte) (feed
 	}
 	head := find(view, withClass(headClasses...))
 
-	item.Title = detailTitle(view, head)
-	if item.Title == "" {
+	titleNode := detailTitle(view, head)
+	if titleNode == nil {
 		return fail(ErrNoTitle)
 	}
-	date, ok := detailDate(view, head)
-	if !ok {
+	item.Title = nodeText(titleNode)
+	date, dateNode := detailDate(view, head)
+	if dateNode == nil {
 		return fail(ErrNoDate)
 	}
 	item.Published = date
-	if head != nil {
-		item.Department = detailDepartment(head)
+	deptScope := head
+	if deptScope == nil {
+		deptScope = view
 	}
+	dept, deptNode := detailDepartment(deptScope, view)
+	item.Department = dept
 
 	files := find(view, withClass(fileClasses...))
 	if files != nil {
@@ -81,7 +85,10 @@ func ParseDetail(base *url.URL, board feeds.Board, ntt int64, page []byte) (feed
 		item.Attachments = attachments(base, view)
 	}
 
-	body := detailBody(view, head, files)
+	// Without a view_head, what the head would hold sits loose in
+	// board_view: it must not be repeated in the body.
+	used := []*html.Node{head, files, titleNode, dateNode, deptNode}
+	body := detailBody(view, head, used)
 	if body != nil {
 		item.Body = sanitizeBody(base, body)
 		item.Summary = summarize(htmlText(item.Body), SummaryLength)
@@ -111,32 +118,27 @@ func inNav(n, stop *html.Node) bool {
 	return false
 }
 
-func detailTitle(view, head *html.Node) string {
+func detailTitle(view, head *html.Node) *html.Node {
 	if head != nil {
 		for _, a := range []atom.Atom{atom.H2, atom.H3, atom.H4, atom.H1} {
-			if h := find(head, elem(a)); h != nil {
-				if t := nodeText(h); t != "" {
-					return t
-				}
+			if h := find(head, func(n *html.Node) bool { return isElem(n, a) && nodeText(n) != "" }); h != nil {
+				return h
 			}
 		}
-		if h := find(head, withClass("title", "tit", "subject")); h != nil {
-			return nodeText(h)
-		}
-		return ""
+		return find(head, func(n *html.Node) bool {
+			return hasClass(n, "title", "tit", "subject") && nodeText(n) != ""
+		})
 	}
 	// No view_head: the first heading of the post itself, never one in the
 	// navigation (neighbour posts) or outside board_view (the board name).
-	h := find(view, func(n *html.Node) bool {
+	return find(view, func(n *html.Node) bool {
 		return (isElem(n, atom.H2) || isElem(n, atom.H3)) && !inNav(n, view) && nodeText(n) != ""
 	})
-	if h == nil {
-		return ""
-	}
-	return nodeText(h)
 }
 
-func detailDate(view, head *html.Node) (t time.Time, ok bool) {
+// detailDate returns the post's date and the element that shows it, nil if
+// there is none.
+func detailDate(view, head *html.Node) (time.Time, *html.Node) {
 	scope := head
 	if scope == nil {
 		scope = view
@@ -147,42 +149,48 @@ func detailDate(view, head *html.Node) (t time.Time, ok bool) {
 				continue
 			}
 			if t, ok := findDate(nodeText(n)); ok {
-				return t, true
+				return t, n
 			}
 		}
 	}
 	if head == nil {
-		return t, false
+		return time.Time{}, nil
 	}
 	// The head's remaining text, leaving out the title, which may mention
 	// another date.
-	var found bool
+	var t time.Time
+	var at *html.Node
 	walk(head, func(n *html.Node) bool {
-		if found || isElem(n, atom.H2) || isElem(n, atom.H3) || isElem(n, atom.Script) {
+		if at != nil || isElem(n, atom.H2) || isElem(n, atom.H3) || isElem(n, atom.Script) {
 			return false
 		}
 		if n.Type == html.TextNode {
-			t, found = findDate(n.Data)
+			if d, ok := findDate(n.Data); ok {
+				t, at = d, n
+			}
 		}
 		return true
 	})
-	return t, found
+	return t, at
 }
 
 // departmentLabels are the labels (lower case, no colon) the head may put
 // before the department's name.
 var departmentLabels = []string{"department", "dept.", "dept", "담당부서", "부서", "writer", "작성자", "담당"}
 
-func detailDepartment(head *html.Node) string {
-	if n := find(head, withClass(deptClasses...)); n != nil {
+// detailDepartment returns the department named in scope and the element
+// naming it, leaving out the navigation of view.
+func detailDepartment(scope, view *html.Node) (string, *html.Node) {
+	if n := find(scope, func(n *html.Node) bool { return hasClass(n, deptClasses...) && !inNav(n, view) }); n != nil {
 		if v := stripLabel(nodeText(n)); v != "" {
-			return v
+			return v, n
 		}
 	}
 	// A label element (dt, th, strong, span, em) followed by the value.
 	var value string
-	walk(head, func(n *html.Node) bool {
-		if value != "" {
+	var at *html.Node
+	walk(scope, func(n *html.Node) bool {
+		if value != "" || inNav(n, view) {
 			return false
 		}
 		if n.Type != html.ElementNode || !isLabel(nodeText(n)) {
@@ -196,29 +204,29 @@ func detailDepartment(head *html.Node) string {
 				v = stripLabel(nodeText(s))
 			}
 			if v != "" {
-				value = v
+				value, at = v, n.Parent
 				return false
 			}
 		}
 		return false
 	})
 	if value != "" {
-		return value
+		return value, at
 	}
 	// Text such as "Department : Space Policy Division" in one element.
-	walk(head, func(n *html.Node) bool {
-		if value != "" {
+	walk(scope, func(n *html.Node) bool {
+		if value != "" || inNav(n, view) {
 			return false
 		}
 		if n.Type == html.TextNode {
 			t := collapseSpace(n.Data)
 			if label, rest, ok := strings.Cut(t, ":"); ok && isLabel(label) {
-				value = strings.TrimSpace(rest)
+				value, at = strings.TrimSpace(rest), n.Parent
 			}
 		}
 		return true
 	})
-	return value
+	return value, at
 }
 
 func isLabel(s string) bool {
@@ -244,17 +252,25 @@ func stripLabel(s string) string {
 }
 
 // detailBody returns the element holding the post's content: a known body
-// class, else board_view without its head, attachments and navigation.
-func detailBody(view, head, files *html.Node) *html.Node {
+// class, else board_view without its head, attachments, navigation and the
+// used elements (title, date, department) found loose in it.
+func detailBody(view, head *html.Node, used []*html.Node) *html.Node {
 	if n := find(view, func(n *html.Node) bool {
 		return hasClass(n, bodyClasses...) && !inNav(n, view) && (head == nil || !isAncestor(head, n))
 	}); n != nil {
 		return n
 	}
+	for _, u := range used {
+		// A used element that is the view itself or holds the view is no
+		// part to cut out.
+		if u != nil && u != view && u.Parent != nil && isAncestor(view, u) {
+			u.Parent.RemoveChild(u)
+		}
+	}
 	rest := &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
 	for c := view.FirstChild; c != nil; {
 		next := c.NextSibling
-		if c != head && c != files && !hasClass(c, navClasses...) && !isElem(c, atom.Script) {
+		if !hasClass(c, navClasses...) && !isElem(c, atom.Script) {
 			view.RemoveChild(c)
 			rest.AppendChild(c)
 		}
@@ -326,6 +342,7 @@ func clean(base *url.URL, n *html.Node) {
 				c = next
 				continue
 			}
+			dropImg := false
 			attrs := c.Attr[:0]
 			for _, a := range c.Attr {
 				key := strings.ToLower(a.Key)
@@ -338,12 +355,20 @@ func clean(base *url.URL, n *html.Node) {
 						break
 					}
 					if a.Val = resolve(base, orig); a.Val == "" {
+						if c.DataAtom == atom.Img {
+							dropImg = true
+						}
 						continue
 					}
 				}
 				attrs = append(attrs, a)
 			}
 			c.Attr = attrs
+			if dropImg {
+				// An image whose source is not http(s) (a data: URL)
+				// shows nothing once its src is gone.
+				n.RemoveChild(c)
+			}
 		}
 		c = next
 	}

@@ -94,9 +94,9 @@ func menuLinks(doc *html.Node) []menuLink {
 		if n.DataAtom != atom.A && !hasAttr(n, "onclick") {
 			return true
 		}
-		target := listTarget(attr(n, "href"))
+		target := listTarget(attr(n, "href"), true)
 		if target == nil {
-			target = listTarget(attr(n, "onclick"))
+			target = listTarget(attr(n, "onclick"), false)
 		}
 		if target == nil {
 			return true
@@ -115,20 +115,24 @@ func menuLinks(doc *html.Node) []menuLink {
 	return links
 }
 
-// listTarget finds a list.do URL in an href or in the string literals of a
-// handler such as onclick="location.href='/eng/bbs/list.do?...'".
-func listTarget(v string) *url.URL {
+// listTarget finds a list.do URL in an href (a plain URL or a javascript:
+// one) or in the string literals of a handler such as
+// onclick="location.href='/eng/bbs/list.do?...'".
+func listTarget(v string, isHref bool) *url.URL {
 	if !strings.Contains(v, "list.do") {
 		return nil
 	}
-	candidates := []string{v}
+	var candidates []string
+	if isHref && !strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "javascript:") {
+		candidates = append(candidates, v)
+	}
 	for _, t := range tokenizeJS(strings.TrimPrefix(strings.TrimSpace(v), "javascript:")) {
 		if t.kind == tokString && strings.Contains(t.text, "list.do") {
 			candidates = append(candidates, t.text)
 		}
 	}
 	for _, c := range candidates {
-		u, err := url.Parse(strings.TrimSpace(html.UnescapeString(c)))
+		u, err := url.Parse(strings.TrimSpace(c))
 		if err == nil && strings.HasSuffix(stripPathParams(u.Path), "list.do") {
 			return u
 		}

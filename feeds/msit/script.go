@@ -242,6 +242,7 @@ func (p *scriptParser) statement(live bool) {
 	case t.kind == tokIdent && t.text == "document" && p.peekAt(1).text == "." && p.peekAt(2).text == "getElementById":
 		p.getElementByID(live)
 	default:
+		p.pos++
 		p.endStatement()
 	}
 }
@@ -411,7 +412,6 @@ func (p *scriptParser) term() (string, bool) {
 // insertion), or before a closing brace that belongs to an enclosing block.
 func (p *scriptParser) endStatement() {
 	depth := 0
-	start := p.pos
 	for !p.eof() {
 		t := p.peek()
 		if t.kind == tokPunct {
@@ -430,7 +430,7 @@ func (p *scriptParser) endStatement() {
 				}
 			}
 		}
-		if depth == 0 && t.nl && p.pos > start && !continuesLine(p.toks[p.pos-1]) {
+		if depth == 0 && t.nl && p.pos > 0 && !continuesLine(p.toks[p.pos-1]) {
 			return
 		}
 		p.pos++

@@ -1,0 +1,240 @@
+package msit
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/msitfeed/msitfeed/feeds"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata")
+
+// golden compares got with testdata/name, rewriting the file with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs:\n got %s\nwant %s", name, got, want)
+	}
+}
+
+const testViewURL = "https://www.msit.go.kr/eng/bbs/view.do?sCode=eng&mId=4&mPid=2&bbsSeqNo=42&nttSeqNo=1284"
+
+func TestParseDetail(t *testing.T) {
+	item, err := ParseDetail(mustURL(t, testViewURL), testPress, 1284, readTestdata(t, "detail_press.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "detail_press.body.golden", item.Body)
+
+	t.Run("the title is the post's, not the board name nor a neighbour's", func(t *testing.T) {
+		if want := "MSIT Hosts Korea-Latin America & Caribbean Digital Forum"; item.Title != want {
+			t.Errorf("Title = %q, want %q", item.Title, want)
+		}
+	})
+	t.Run("fields", func(t *testing.T) {
+		want := feeds.Item{
+			Board:      "press",
+			ID:         1284,
+			Title:      item.Title,
+			URL:        testViewURL,
+			Published:  kst(2024, 10, 30),
+			Department: "International Cooperation Division",
+			Body:       item.Body,
+			Summary:    "The Ministry of Science and ICT (Minister Yoo Sang-im) hosted the forum on 30 October. Participants from 33 countries joined. Session AI & Digital Back to the list bad link Keep this label Please refer to the attached PDF.",
+			Attachments: []feeds.Attachment{
+				{Name: "Press release_Korea-LAC forum.pdf", URL: "https://www.msit.go.kr/ssm/file/fileDown.do?atchFileNo=54751&fileOrd=3&fileBtn=A", Type: "application/pdf"},
+				{Name: "Press release_Korea-LAC forum.hwp", URL: "https://www.msit.go.kr/ssm/file/fileDown.do?atchFileNo=54751&fileOrd=4&fileBtn=A", Type: "application/x-hwp"},
+				{Name: "Participants.xlsx", URL: "https://www.msit.go.kr/ssm/file/fileDown.do?atchFileNo=54752&fileOrd=1&fileBtn=A", Type: "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"},
+				{Name: "Photos", URL: "https://www.msit.go.kr/ssm/file/fileDown.do?atchFileNo=54753&fileOrd=1&fileBtn=A", Type: "application/zip"},
+			},
+		}
+		if !reflect.DeepEqual(item, want) {
+			t.Errorf("got  %+v\nwant %+v", item, want)
+		}
+	})
+	t.Run("the body keeps content and drops active parts", func(t *testing.T) {
+		for _, keep := range []string{
+			`<img src="https://www.msit.go.kr/attach/img/2024/forum_1284.jpg" alt="Forum"/>`,
+			`<a href="https://www.msit.go.kr/eng/bbs/list.do?sCode=eng&amp;mId=4&amp;mPid=2">Back to the list</a>`,
+			`<strong>33 countries</strong>`, `<table>`, "Please refer to the attached PDF.",
+		} {
+			if !strings.Contains(item.Body, keep) {
+				t.Errorf("body lacks %s", keep)
+			}
+		}
+		for _, drop := range []string{"<script", "alert", "<style", "<form", "<input", "<button", "onclick", "onerror", "style=", "javascript:", "data:", "<iframe", "youtube", "Previous", "Views 123", "<h2"} {
+			if strings.Contains(item.Body, drop) {
+				t.Errorf("body still holds %q", drop)
+			}
+		}
+	})
+}
+
+func TestParseDetailWithoutViewHead(t *testing.T) {
+	item, err := ParseDetail(mustURL(t, testViewURL), testNotice, 900, readTestdata(t, "detail_minimal.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := feeds.Item{
+		Board:      "notice",
+		ID:         900,
+		Title:      "Call for the 2025 ICT R&D Proposals",
+		URL:        "https://www.msit.go.kr/eng/bbs/view.do?sCode=eng&mId=3&mPid=2&bbsSeqNo=&nttSeqNo=900",
+		Published:  kst(2025, 1, 15),
+		Department: "ICT R&D Policy Division",
+		Body:       `<div>Proposals are due by <b>28 February</b>. See <a href="https://www.msit.go.kr/eng/bbs/view.do?sCode=eng&amp;nttSeqNo=1">the guide</a>.</div>`,
+		Summary:    "Proposals are due by 28 February. See the guide.",
+	}
+	if !reflect.DeepEqual(item, want) {
+		t.Errorf("got  %+v\nwant %+v", item, want)
+	}
+}
+
+func TestParseDetailMissingParts(t *testing.T) {
+	tests := []struct {
+		name string
+		page []byte
+		want error
+	}{
+		{"no date", readTestdata(t, "detail_nodate.html"), ErrNoDate},
+		{"no title", []byte(`<html><body><h2>Press Releases</h2><div class="board_view"><div class="view_head"><span class="date">2024.10.30</span></div></div></body></html>`), ErrNoTitle},
+		{"neighbour titles only", []byte(`<div class="board_view"><div class="view_nav"><h2>Other post</h2><span class="date">2024.10.30</span></div></div>`), ErrNoTitle},
+		{"empty page", nil, ErrNoTitle},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseDetail(mustURL(t, testViewURL), testPress, 1284, tt.page)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("error = %v, want %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), "press 1284") {
+				t.Errorf("error %q does not name the post", err)
+			}
+		})
+	}
+}
+
+func TestParseDetailGalleryThumbnail(t *testing.T) {
+	page := `<div class="board_view"><div class="view_head"><h2>Photo</h2><span class="date">2024-11-02</span></div>
+<div class="view_cont"><p><img src="data:image/gif;base64,R0lGOD"><img src="../../upload/photo_5501.jpg" alt="x"></p></div></div>`
+	item, err := ParseDetail(mustURL(t, testViewURL), testPhoto, 5501, []byte(page))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "https://www.msit.go.kr/upload/photo_5501.jpg"; item.Thumbnail != want {
+		t.Errorf("Thumbnail = %q, want %q", item.Thumbnail, want)
+	}
+}
+
+func TestStripSize(t *testing.T) {
+	tests := map[string]string{
+		"report.pdf (1.2MB)":       "report.pdf",
+		"report.hwp [345 KB]":      "report.hwp",
+		"data.xlsx (12,345 bytes)": "data.xlsx",
+		"Plan (Draft).pdf":         "Plan (Draft).pdf",
+		"Notes (2024)":             "Notes (2024)",
+		"  spaced.txt  ":           "spaced.txt",
+	}
+	for in, want := range tests {
+		if got := stripSize(in); got != want {
+			t.Errorf("stripSize(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAttachmentType(t *testing.T) {
+	tests := map[string]string{
+		"pdf": "application/pdf", "HWP": "application/x-hwp", ".hwpx": "application/hwp+zip",
+		"docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+		"png":  "image/png", "txt": "text/plain", "exe": "application/octet-stream", "": "application/octet-stream",
+	}
+	for ext, want := range tests {
+		if got := AttachmentType(ext); got != want {
+			t.Errorf("AttachmentType(%q) = %q, want %q", ext, got, want)
+		}
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	long := strings.Repeat("word ", 100) // 500 runes
+	tests := []struct {
+		name, in string
+		max      int
+		want     string
+	}{
+		{"short text is kept", "Short text.", 300, "Short text."},
+		{"cut on a word boundary", "alpha beta gamma", 12, "alpha beta…"},
+		{"no space in the second half cuts hard", "abcdefghijklmnop", 10, "abcdefghij…"},
+		{"runes, not bytes", "과학기술 정보통신부 장관", 7, "과학기술…"},
+		{"long text", long, 300, strings.TrimSpace(strings.Repeat("word ", 60)) + "…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := summarize(tt.in, tt.max)
+			if got != tt.want {
+				t.Errorf("summarize = %q, want %q", got, tt.want)
+			}
+			if n := utf8.RuneCountInString(got); n > tt.max+1 {
+				t.Errorf("summary has %d runes, more than %d+1", n, tt.max)
+			}
+		})
+	}
+}
+
+func FuzzParseDetail(f *testing.F) {
+	for _, name := range []string{"detail_press.html", "detail_minimal.html", "detail_nodate.html"} {
+		f.Add(readTestdata(f, name))
+	}
+	base := mustURL(f, testViewURL)
+	f.Fuzz(func(t *testing.T, page []byte) {
+		for _, b := range []feeds.Board{testPress, testPhoto} {
+			item, err := ParseDetail(base, b, 1284, page)
+			if err != nil {
+				if !errors.Is(err, ErrNoTitle) && !errors.Is(err, ErrNoDate) {
+					t.Fatalf("unexpected error kind: %v", err)
+				}
+				continue
+			}
+			if item.Title == "" || item.Published.IsZero() {
+				t.Fatalf("no error but title %q date %v", item.Title, item.Published)
+			}
+			if !utf8.ValidString(item.Body) || !utf8.ValidString(item.Summary) {
+				t.Fatal("invalid UTF-8 in body or summary")
+			}
+			low := strings.ToLower(item.Body)
+			for _, bad := range []string{"<script", "<iframe", "<form", "javascript:", " onerror=", " onclick=", "<style"} {
+				if strings.Contains(low, bad) {
+					t.Fatalf("body holds %q: %s", bad, item.Body)
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkParseDetail(b *testing.B) {
+	page := readTestdata(b, "detail_press.html")
+	base := mustURL(b, testViewURL)
+	b.SetBytes(int64(len(page)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseDetail(base, testPress, 1284, page); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
