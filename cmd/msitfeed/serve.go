@@ -12,6 +12,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/config"
+	"github.com/msitfeed/msitfeed/internal/ops"
 	"github.com/msitfeed/msitfeed/internal/web"
 	"github.com/msitfeed/msitfeed/scheduler"
 )
@@ -57,9 +58,10 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		return err
 	}
 	defer cache.Close()
+	metrics := ops.NewMetrics()
 	srv, err := web.New(web.Server{
 		Store:   store,
-		Feeds:   feeds.NewHandler(cache),
+		Feeds:   metrics.CountFeeds(feeds.NewHandler(cache)),
 		BaseURL: cfg.BaseURL,
 		SiteURL: cfg.Source.URL,
 		Logger:  log,
@@ -70,7 +72,7 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 
 	var sched *scheduler.Scheduler
 	if withScheduler {
-		sched, err = m.newScheduler(cfg, d, store, cache)
+		sched, err = m.newScheduler(cfg, d, store, cache, metrics)
 		if err != nil {
 			return err
 		}
@@ -89,7 +91,15 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		}
 		return fmt.Errorf("serve: listen on %s: %w (set listen in the config)", cfg.Listen, err)
 	}
-	httpSrv := web.NewHTTPServer(cfg.Listen, srv, log)
+	interval, err := crawlInterval(cfg.Schedule.Crawl)
+	if err != nil {
+		return err
+	}
+	root := http.NewServeMux()
+	root.Handle("GET /metrics", metrics.Handler())
+	root.Handle("GET /readyz", &ops.Readiness{DB: d, Store: store, Interval: interval})
+	root.Handle("/", srv)
+	httpSrv := web.NewHTTPServer(cfg.Listen, root, log)
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "scheduler", withScheduler)
@@ -120,12 +130,14 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 }
 
 // newScheduler builds the crawl and digest jobs.
-func (m *Main) newScheduler(cfg config.Config, d *sql.DB, store *feeds.Store, cache *feeds.Cache) (*scheduler.Scheduler, error) {
+func (m *Main) newScheduler(cfg config.Config, d *sql.DB, store *feeds.Store, cache *feeds.Cache, metrics *ops.Metrics) (*scheduler.Scheduler, error) {
 	crawler, err := m.newCrawler(cfg, store)
 	if err != nil {
 		return nil, err
 	}
+	crawler.OnRun = metrics.ObserveCrawl
 	s := scheduler.New(d, m.logger())
+	s.OnRun = metrics.ObserveJob
 	if err := s.Add(scheduler.Job{
 		Name:       "crawl",
 		Spec:       cfg.Schedule.Crawl,
@@ -149,6 +161,16 @@ func (m *Main) newScheduler(cfg config.Config, d *sql.DB, store *feeds.Store, ca
 		}
 	}
 	return s, nil
+}
+
+// crawlInterval is the time between two crawl slots of spec, for /readyz.
+func crawlInterval(spec string) (time.Duration, error) {
+	sched, err := scheduler.ParseSpec(spec)
+	if err != nil {
+		return 0, usagef("config schedule.crawl: %v", err)
+	}
+	first := sched.Next(time.Now())
+	return sched.Next(first).Sub(first), nil
 }
 
 // setLogFormat switches the logger to text or JSON.
