@@ -10,10 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/config"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // ErrNoFrom is returned when mail would be sent but mail.from is not set.
@@ -43,6 +45,7 @@ type Mailer struct {
 	tpl    *mailTemplates
 	host   string // base_url host, the domain of Message-IDs and List-Id
 	tr     transport
+	marker string // prefix of the placeholders for personal parts
 
 	// Now is the clock; tests set it.
 	Now func() time.Time
@@ -101,6 +104,7 @@ func New(ctx context.Context, cfg config.Config, d *sql.DB) (*Mailer, error) {
 		LockTTL:     2 * time.Minute,
 		LockRefresh: 30 * time.Second,
 		Backoff:     backoff,
+		marker:      "msitfeedpersonal" + NewUID()[:16],
 	}
 	m.tr = newTransport(cfg)
 	return m, nil
@@ -154,4 +158,204 @@ func (m *Mailer) SendConfirmation(ctx context.Context, s Subscriber) error {
 func uidHash(uid string) string {
 	h := sha256.Sum256([]byte("msitfeed message-id\x00" + uid))
 	return hex.EncodeToString(h[:8])
+}
+
+// LockName is the lock row that keeps two digest sends from running at
+// once.
+const LockName = "digest"
+
+// ErrSendRunning is returned by SendDigest when another process holds the
+// digest lock; nothing was sent.
+var ErrSendRunning = errors.New("another digest send is running")
+
+// PendingError is returned when a send ends with deliveries still pending
+// after its retries (the SMTP server was down or kept answering 4xx). The
+// next send resumes them; nothing is sent twice.
+type PendingError struct {
+	Pending int
+	Err     error // the last failure
+}
+
+func (e *PendingError) Error() string {
+	msg := fmt.Sprintf("%d deliveries left pending, run digest send again", e.Pending)
+	if e.Err != nil {
+		return e.Err.Error() + "; " + msg
+	}
+	return msg
+}
+
+func (e *PendingError) Unwrap() error { return e.Err }
+
+// DigestRun is what one send did to one digest.
+type DigestRun struct {
+	ID      int64
+	Period  DigestPeriod
+	Created bool // made by this send; false for a digest resumed
+	Items   int
+	Sent    int
+	Failed  int // refused for good, or the subscriber left
+	Pending int // left for the next send
+}
+
+// Result is what SendDigest did: the unfinished digests it resumed, then
+// the new digest it made, if there was anything new.
+type Result struct {
+	Digests []DigestRun
+}
+
+// Sent is the number of messages accepted in this send.
+func (r Result) Sent() int {
+	n := 0
+	for _, d := range r.Digests {
+		n += d.Sent
+	}
+	return n
+}
+
+// SendDigest sends what is due: first the pending deliveries of any
+// unfinished digest (a send that was interrupted or met a down server),
+// then, if all of those are done, a new digest of the posts first seen
+// since the last one, to every active subscriber with something new on
+// their boards. It holds the "digest" lock row while it runs, refreshed
+// every LockRefresh and expiring after LockTTL, so a second send at the
+// same time gets ErrSendRunning and a killed sender blocks the next one at
+// most LockTTL. Deliveries still pending after their retries give a
+// *PendingError; the next call resumes them.
+func (m *Mailer) SendDigest(ctx context.Context) (Result, error) {
+	var res Result
+	if m.cfg.Mail.From == "" {
+		return res, ErrNoFrom
+	}
+	owner := lockOwner()
+	if err := db.Acquire(ctx, m.db, LockName, owner, m.LockTTL); err != nil {
+		if errors.Is(err, db.ErrLocked) {
+			return res, fmt.Errorf("%w (%v); nothing sent", ErrSendRunning, err)
+		}
+		return res, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	refreshDone := make(chan struct{})
+	go func() {
+		defer close(refreshDone)
+		t := time.NewTicker(m.LockRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := db.Refresh(ctx, m.db, LockName, owner, m.LockTTL); err != nil && ctx.Err() == nil {
+					// Sending on without the lock could double mail.
+					cancel(fmt.Errorf("lost the digest lock: %w", err))
+					return
+				}
+			}
+		}
+	}()
+	defer func() {
+		cancel(nil)
+		<-refreshDone
+		_ = db.Release(context.WithoutCancel(ctx), m.db, LockName, owner)
+	}()
+
+	unfinished, err := ledgerUnfinished(ctx, m.db)
+	if err != nil {
+		return res, err
+	}
+	for _, d := range unfinished {
+		run, err := m.sendStored(ctx, d, false)
+		res.Digests = append(res.Digests, run)
+		if err != nil {
+			return res, m.stopCause(ctx, err)
+		}
+	}
+	d, _, ok, err := m.createDigest(ctx)
+	if err != nil || !ok {
+		return res, m.stopCause(ctx, err)
+	}
+	run, err := m.sendStored(ctx, d, true)
+	res.Digests = append(res.Digests, run)
+	return res, m.stopCause(ctx, err)
+}
+
+// stopCause prefers the reason the run was cancelled (a lost lock) to the
+// error it caused.
+func (m *Mailer) stopCause(ctx context.Context, err error) error {
+	if err != nil && ctx.Err() != nil {
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+			return c
+		}
+	}
+	return err
+}
+
+// sendStored delivers the pending deliveries of stored digest d and marks
+// it finished when none is left.
+func (m *Mailer) sendStored(ctx context.Context, d digestRow, created bool) (DigestRun, error) {
+	run := DigestRun{ID: d.ID, Period: DigestPeriod{Start: d.Start, End: d.End}, Created: created, Items: len(d.Items)}
+	pending, err := ledgerPending(ctx, m.db, d.ID)
+	if err != nil {
+		return run, err
+	}
+	items, err := m.digestItems(ctx, d)
+	if err != nil {
+		return run, err
+	}
+	eds := m.newEditions(run.Period)
+	var jobs []*job
+	var skipped []outcome
+	now := m.Now()
+	for _, p := range pending {
+		var sel []feeds.Item
+		if p.Status == StatusActive {
+			sel = selectItems(items, p.Boards, p.Since)
+		}
+		if len(sel) == 0 {
+			reason := "subscriber removed"
+			switch {
+			case p.Status == StatusActive:
+				reason = "nothing left to send" // its posts are gone from the store
+			case p.Status != "":
+				reason = string(p.Status) // unsubscribed, bounced, pending again
+			}
+			skipped = append(skipped, outcome{DigestID: d.ID, SubscriberID: p.SubscriberID, Status: deliveryFailed, Error: reason, At: now})
+			continue
+		}
+		ed, err := eds.get(sel)
+		if err != nil {
+			return run, err
+		}
+		jobs = append(jobs, &job{p: p, ed: ed})
+	}
+	if err := ledgerRecord(ctx, m.db, skipped); err != nil {
+		return run, err
+	}
+	run.Failed += len(skipped)
+	m.Log.Info("digest send", "digest", d.ID, "pending", len(jobs), "skipped", len(skipped), "editions", len(eds.byKey))
+	stats := m.deliver(ctx, d.ID, jobs)
+	run.Sent += stats.sent
+	run.Failed += stats.failed
+	left, err := ledgerFinish(context.WithoutCancel(ctx), m.db, d.ID, m.Now())
+	if err != nil {
+		return run, err
+	}
+	run.Pending = left
+	m.Log.Info("digest sent", "digest", d.ID, "sent", run.Sent, "failed", run.Failed, "pending", run.Pending)
+	switch {
+	case stats.fatal != nil:
+		return run, &PendingError{Pending: left, Err: stats.fatal}
+	case left > 0:
+		if stats.lastErr == nil {
+			stats.lastErr = ctx.Err()
+		}
+		return run, &PendingError{Pending: left, Err: stats.lastErr}
+	}
+	return run, nil
+}
+
+// lockOwner names this process in the lock row: host, pid and a random
+// part, so two Mailers in one process are told apart too.
+func lockOwner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s:%d:%s", host, os.Getpid(), NewUID()[:8])
 }

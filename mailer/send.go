@@ -3,6 +3,7 @@ package mailer
 import (
 	"context"
 	"crypto/tls"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -10,9 +11,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
+	"golang.org/x/time/rate"
 
 	"github.com/msitfeed/msitfeed/internal/config"
 )
@@ -303,4 +306,368 @@ func emlName(messageID string) string {
 		b.WriteString("message")
 	}
 	return b.String() + ".eml"
+}
+
+// job is one pending delivery on its way through the workers.
+type job struct {
+	p     pendingDelivery
+	ed    *edition
+	tries int // attempts in this run
+	at    time.Time
+}
+
+// jobQueue hands jobs to workers: ready ones first, retries once their
+// backoff has passed. It ends when every job is sent, failed or left
+// pending, or when a fatal error aborts the run.
+type jobQueue struct {
+	mu          sync.Mutex
+	ready       []*job
+	delayed     []*job
+	outstanding int
+	aborted     bool
+	changed     chan struct{} // closed and replaced on every change
+	now         func() time.Time
+}
+
+func newJobQueue(jobs []*job, now func() time.Time) *jobQueue {
+	return &jobQueue{ready: jobs, outstanding: len(jobs), changed: make(chan struct{}), now: now}
+}
+
+func (q *jobQueue) signal() {
+	close(q.changed)
+	q.changed = make(chan struct{})
+}
+
+// next returns the next job, waiting for a retry's time if need be; false
+// when nothing is left or ctx ends.
+func (q *jobQueue) next(ctx context.Context) (*job, bool) {
+	for {
+		q.mu.Lock()
+		if q.aborted || q.outstanding == 0 {
+			q.mu.Unlock()
+			return nil, false
+		}
+		if len(q.ready) > 0 {
+			j := q.ready[0]
+			q.ready = q.ready[1:]
+			q.mu.Unlock()
+			return j, true
+		}
+		wait := time.Duration(-1)
+		if len(q.delayed) > 0 {
+			now := q.now()
+			first := 0
+			for i, j := range q.delayed {
+				if j.at.Before(q.delayed[first].at) {
+					first = i
+				}
+			}
+			j := q.delayed[first]
+			if !j.at.After(now) {
+				q.delayed = append(q.delayed[:first], q.delayed[first+1:]...)
+				q.mu.Unlock()
+				return j, true
+			}
+			wait = j.at.Sub(now)
+		}
+		changed := q.changed
+		q.mu.Unlock()
+		var timer *time.Timer
+		var fire <-chan time.Time
+		if wait >= 0 {
+			timer = time.NewTimer(wait)
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-fire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if ctx.Err() != nil {
+			return nil, false
+		}
+	}
+}
+
+// done ends a job (sent, failed, or left pending for the next run).
+func (q *jobQueue) done() {
+	q.mu.Lock()
+	q.outstanding--
+	q.signal()
+	q.mu.Unlock()
+}
+
+// retry puts j back to be tried again at j.at.
+func (q *jobQueue) retry(j *job) {
+	q.mu.Lock()
+	q.delayed = append(q.delayed, j)
+	q.signal()
+	q.mu.Unlock()
+}
+
+// abort stops the run; what is left stays pending.
+func (q *jobQueue) abort() {
+	q.mu.Lock()
+	q.aborted = true
+	q.signal()
+	q.mu.Unlock()
+}
+
+// recorder writes outcomes to the ledger for all workers, committing every
+// outcome that arrived while the previous commit ran in one transaction.
+// A worker waits for its outcome to be committed before it sends again, so
+// a crash loses at most the answer to the message each worker has in flight.
+type recorder struct {
+	db *sql.DB
+	in chan recordReq
+}
+
+type recordReq struct {
+	o    outcome
+	done chan error
+}
+
+func newRecorder(db *sql.DB) *recorder {
+	return &recorder{db: db, in: make(chan recordReq)}
+}
+
+// run commits until in is closed. It uses its own context: an answer the
+// server gave must be recorded even while the run is being cancelled.
+func (r *recorder) run() {
+	ctx := context.Background()
+	for req := range r.in {
+		batch := []recordReq{req}
+	drain:
+		for len(batch) < 256 {
+			select {
+			case more, ok := <-r.in:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, more)
+			default:
+				break drain
+			}
+		}
+		outs := make([]outcome, len(batch))
+		for i, b := range batch {
+			outs[i] = b.o
+		}
+		err := ledgerRecord(ctx, r.db, outs)
+		for _, b := range batch {
+			b.done <- err
+		}
+	}
+}
+
+// record commits o and returns when it is durable.
+func (r *recorder) record(o outcome) error {
+	done := make(chan error, 1)
+	r.in <- recordReq{o: o, done: done}
+	return <-done
+}
+
+// runStats counts what one delivery run did.
+type runStats struct {
+	mu      sync.Mutex
+	sent    int
+	failed  int
+	lastErr error // the latest error that left a delivery pending or stopped the run
+	fatal   error
+}
+
+func (s *runStats) add(sent, failed int, pendingErr, fatal error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent += sent
+	s.failed += failed
+	if pendingErr != nil {
+		s.lastErr = pendingErr
+	}
+	if fatal != nil && s.fatal == nil {
+		s.fatal = fatal
+	}
+}
+
+// backoff is the wait before retry n (1, 2, …): Backoff doubled each time,
+// at most ten minutes.
+func (m *Mailer) backoff(n int) time.Duration {
+	d := m.Backoff
+	for i := 1; i < n && d < 10*time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, 10*time.Minute)
+}
+
+// deliver sends jobs of digest d with cfg.SMTP.Concurrency workers, each
+// with its own reused connection, at most cfg.SMTP.Rate messages a second.
+func (m *Mailer) deliver(ctx context.Context, digestID int64, jobs []*job) *runStats {
+	stats := &runStats{}
+	if len(jobs) == 0 {
+		return stats
+	}
+	q := newJobQueue(jobs, m.Now)
+	rec := newRecorder(m.db)
+	recDone := make(chan struct{})
+	go func() { rec.run(); close(recDone) }()
+	var lim *rate.Limiter
+	if m.cfg.SMTP.Rate > 0 {
+		lim = rate.NewLimiter(rate.Limit(m.cfg.SMTP.Rate), 1)
+	}
+	workers := max(1, min(m.cfg.SMTP.Concurrency, len(jobs)))
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m.worker(ctx, digestID, q, rec, lim, stats)
+		}()
+	}
+	wg.Wait()
+	close(rec.in)
+	<-recDone
+	return stats
+}
+
+// worker sends jobs over one session until the queue ends. Temporary
+// failures are retried after a backoff up to cfg.SMTP.Retries times in this
+// run and then left pending; a connection that cannot be made makes the
+// worker back off, and after cfg.SMTP.Retries failures in a row give up.
+func (m *Mailer) worker(ctx context.Context, digestID int64, q *jobQueue, rec *recorder, lim *rate.Limiter, stats *runStats) {
+	sess := m.tr.open()
+	defer sess.close()
+	retries := m.cfg.SMTP.Retries
+	connFails := 0
+	for {
+		j, ok := q.next(ctx)
+		if !ok {
+			return
+		}
+		if lim != nil {
+			if err := lim.Wait(ctx); err != nil {
+				q.done()
+				return
+			}
+		}
+		o := outcome{DigestID: digestID, SubscriberID: j.p.SubscriberID, Status: deliveryPending}
+		msg, err := m.digestMsg(j)
+		if err != nil {
+			o.Status, o.Error, o.At = deliveryFailed, err.Error(), m.Now()
+			if err := rec.record(o); err != nil {
+				stats.add(0, 0, nil, err)
+				q.abort()
+				return
+			}
+			stats.add(0, 1, nil, nil)
+			q.done()
+			continue
+		}
+		err = sess.send(ctx, msg)
+		o.At = m.Now()
+		if err == nil {
+			o.Status, o.Attempted = deliverySent, true
+			if err := rec.record(o); err != nil {
+				stats.add(0, 0, nil, err)
+				q.abort()
+				return
+			}
+			connFails = 0
+			stats.add(1, 0, nil, nil)
+			q.done()
+			continue
+		}
+		if ctx.Err() != nil {
+			// Stopped mid-send: what the server did is unknown, so the
+			// delivery stays pending and is resent with its Message-ID.
+			q.done()
+			return
+		}
+		var de *deliveryError
+		if !errors.As(err, &de) {
+			de = &deliveryError{Temporary: true, Err: err}
+		}
+		o.Error = de.Error()
+		switch {
+		case de.Fatal:
+			o.Attempted = true
+			rerr := rec.record(o)
+			stats.add(0, 0, de, errors.Join(de, rerr))
+			q.abort()
+			return
+		case de.Conn:
+			connFails++
+			if err := rec.record(o); err != nil {
+				stats.add(0, 0, nil, err)
+				q.abort()
+				return
+			}
+			stats.add(0, 0, de, nil)
+			j.at = o.At
+			q.retry(j)
+			if connFails > retries {
+				m.Log.Warn("digest send: giving up on the connection", "digest", digestID, "error", de, "tries", connFails)
+				return
+			}
+			if !sleepCtx(ctx, m.backoff(connFails)) {
+				return
+			}
+		case de.Temporary:
+			o.Attempted = true
+			j.tries++
+			if err := rec.record(o); err != nil {
+				stats.add(0, 0, nil, err)
+				q.abort()
+				return
+			}
+			stats.add(0, 0, de, nil)
+			if j.tries > retries {
+				q.done() // stays pending for the next run
+				continue
+			}
+			j.at = o.At.Add(m.backoff(j.tries))
+			q.retry(j)
+		default:
+			o.Status, o.Attempted, o.Bounce = deliveryFailed, true, de.Bounce
+			if err := rec.record(o); err != nil {
+				stats.add(0, 0, nil, err)
+				q.abort()
+				return
+			}
+			stats.add(0, 1, nil, nil)
+			q.done()
+		}
+	}
+}
+
+// digestMsg renders and builds the message of one job.
+func (m *Mailer) digestMsg(j *job) (*mail.Msg, error) {
+	p := m.personalFor(j.p.UID, j.p.Email, j.p.Name)
+	subject, text, html := m.personalise(j.ed, p)
+	return m.buildMsg(outgoing{
+		To:                j.p.Email,
+		Name:              j.p.Name,
+		Subject:           subject,
+		Text:              text,
+		HTML:              html,
+		MessageID:         j.p.MessageID,
+		Date:              m.Now(),
+		UnsubscribeURL:    p.UnsubscribeURL,
+		UnsubscribeMailto: m.unsubscribeMailto(),
+		ListID:            m.listID(),
+	})
+}
+
+// sleepCtx waits d or until ctx ends; false if ctx ended.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

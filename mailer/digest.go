@@ -1,0 +1,403 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/msitfeed/msitfeed/feeds"
+)
+
+// firstPeriod is how far back the first digest reaches, and how much older
+// than a digest's period a post may be published and still be included:
+// a backfill of old posts never floods a digest.
+const firstPeriod = 7 * 24 * time.Hour
+
+// DigestPeriod is the span of first-seen times a digest covers: the posts
+// msitfeed first saw after Start and up to End.
+type DigestPeriod struct {
+	Start time.Time
+	End   time.Time
+}
+
+// PublishedSince is the earliest publication date a post in the period may
+// carry: the day (in KST) seven days before the period began.
+func (p DigestPeriod) PublishedSince() time.Time {
+	d := p.Start.In(feeds.KST).Add(-firstPeriod)
+	return time.Date(d.Year(), d.Month(), d.Day(), 0, 0, 0, 0, feeds.KST)
+}
+
+// String formats the period as "2024-05-01 – 2024-05-08" in KST.
+func (p DigestPeriod) String() string { return kstDay(p.Start) + " – " + kstDay(p.End) }
+
+// digestPlan is a digest about to be created: its period, its posts and
+// the deliveries it would make.
+type digestPlan struct {
+	Period     DigestPeriod
+	Items      []feeds.Item
+	Deliveries []newDelivery
+}
+
+// nextPeriod is the period of the next digest: from the end of the last
+// digest (or seven days ago) to now less the settle margin.
+func (m *Mailer) nextPeriod(ctx context.Context) (DigestPeriod, error) {
+	end := m.Now().Add(-m.Settle).UTC().Truncate(time.Millisecond)
+	p := DigestPeriod{Start: end.Add(-firstPeriod), End: end}
+	last, ok, err := ledgerLastDigest(ctx, m.db)
+	if err != nil {
+		return p, err
+	}
+	if ok {
+		p.Start = last.End
+	}
+	return p, nil
+}
+
+// periodItems returns the posts of p grouped by board in the fixed board
+// order, newest first within a board.
+func (m *Mailer) periodItems(ctx context.Context, p DigestPeriod) ([]feeds.Item, error) {
+	if !p.End.After(p.Start) {
+		return nil, nil
+	}
+	items, err := m.items.ItemsFirstSeen(ctx, p.Start, p.End, p.PublishedSince())
+	if err != nil {
+		return nil, fmt.Errorf("digest items: %w", err)
+	}
+	return orderItems(items), nil
+}
+
+// orderItems groups items by board in feeds.BoardSlugs order (unknown
+// boards last), keeping the store's newest-first order inside a board.
+func orderItems(items []feeds.Item) []feeds.Item {
+	out := make([]feeds.Item, 0, len(items))
+	seen := map[string]bool{}
+	for _, slug := range feeds.BoardSlugs() {
+		seen[slug] = true
+		for _, it := range items {
+			if it.Board == slug {
+				out = append(out, it)
+			}
+		}
+	}
+	for _, it := range items {
+		if !seen[it.Board] {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// itemKey names an item in the digests table.
+func itemKey(it feeds.Item) string { return it.Board + "/" + strconv.FormatInt(it.ID, 10) }
+
+// joinedAt is when a subscriber started receiving digests.
+func joinedAt(s Subscriber) time.Time {
+	if !s.Confirmed.IsZero() {
+		return s.Confirmed
+	}
+	return s.Created
+}
+
+// recipientSince is the cut-off for a subscriber who joined during the
+// period: they get only posts first seen after they joined. Zero for
+// everyone else.
+func recipientSince(s Subscriber, p DigestPeriod) time.Time {
+	if j := joinedAt(s); j.After(p.Start) {
+		return j
+	}
+	return time.Time{}
+}
+
+// selectItems returns the items on boards (all if empty) first seen after
+// since (any if zero).
+func selectItems(items []feeds.Item, boards []string, since time.Time) []feeds.Item {
+	who := Subscriber{Boards: boards}
+	var out []feeds.Item
+	for _, it := range items {
+		if who.WantsBoard(it.Board) && (since.IsZero() || it.FirstSeen.After(since)) {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// planDigest works out the next digest without writing anything.
+func (m *Mailer) planDigest(ctx context.Context) (digestPlan, error) {
+	p, err := m.nextPeriod(ctx)
+	if err != nil {
+		return digestPlan{}, err
+	}
+	plan := digestPlan{Period: p}
+	if plan.Items, err = m.periodItems(ctx, p); err != nil || len(plan.Items) == 0 {
+		return plan, err
+	}
+	subs, err := activeRecipients(ctx, m.db)
+	if err != nil {
+		return plan, err
+	}
+	for _, s := range subs {
+		since := recipientSince(s, p)
+		if len(selectItems(plan.Items, s.Boards, since)) == 0 {
+			continue // nobody gets an empty digest
+		}
+		plan.Deliveries = append(plan.Deliveries, newDelivery{
+			SubscriberID: s.ID, UID: s.UID, Boards: strings.Join(s.Boards, ","), Since: since,
+		})
+	}
+	return plan, nil
+}
+
+// createDigest writes the next digest and its deliveries if anyone would
+// receive it; ok is false when there is nothing to send.
+func (m *Mailer) createDigest(ctx context.Context) (d digestRow, plan digestPlan, ok bool, err error) {
+	plan, err = m.planDigest(ctx)
+	if err != nil || len(plan.Deliveries) == 0 {
+		return d, plan, false, err
+	}
+	d = digestRow{Start: plan.Period.Start, End: plan.Period.End, Created: m.Now()}
+	for _, it := range plan.Items {
+		d.Items = append(d.Items, itemKey(it))
+	}
+	d, err = ledgerCreateDigest(ctx, m.db, d, plan.Deliveries, m.digestMessageID)
+	if err != nil {
+		return d, plan, false, err
+	}
+	m.Log.Info("digest created", "digest", d.ID, "period", plan.Period.String(), "items", len(d.Items), "recipients", len(plan.Deliveries))
+	return d, plan, true, nil
+}
+
+// digestMessageID is the Message-ID of a digest to a subscriber, fixed when
+// the digest is created so a resend is recognisable.
+func (m *Mailer) digestMessageID(digestID int64, uid string) string {
+	return fmt.Sprintf("digest-%d-%s@%s", digestID, uidHash(uid), m.host)
+}
+
+// digestItems reads back the posts of a stored digest, in digest order.
+// Posts edited since keep their place and show their current text.
+func (m *Mailer) digestItems(ctx context.Context, d digestRow) ([]feeds.Item, error) {
+	want := make(map[string]bool, len(d.Items))
+	for _, k := range d.Items {
+		want[k] = true
+	}
+	all, err := m.items.ItemsFirstSeen(ctx, d.Start, d.End, time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("digest %d items: %w", d.ID, err)
+	}
+	var out []feeds.Item
+	for _, it := range all {
+		if want[itemKey(it)] {
+			out = append(out, it)
+		}
+	}
+	return orderItems(out), nil
+}
+
+// edition is a digest rendered for one set of posts with placeholders
+// where each recipient's address and links go. Everyone who gets the same
+// posts shares an edition, so templates run once per distinct board set.
+type edition struct {
+	subject string
+	text    string
+	html    string
+	items   int
+}
+
+// editions renders and caches editions by their set of posts.
+type editions struct {
+	m      *Mailer
+	period DigestPeriod
+	byKey  map[string]*edition
+}
+
+func (m *Mailer) newEditions(p DigestPeriod) *editions {
+	return &editions{m: m, period: p, byKey: map[string]*edition{}}
+}
+
+// get returns the edition for items, rendering it on first use.
+func (e *editions) get(items []feeds.Item) (*edition, error) {
+	var kb strings.Builder
+	for _, it := range items {
+		kb.WriteString(itemKey(it))
+		kb.WriteByte(',')
+	}
+	key := kb.String()
+	if ed, ok := e.byKey[key]; ok {
+		return ed, nil
+	}
+	v := e.m.digestView(e.period, items)
+	v.Recipient = e.m.markers()
+	subject, text, html, err := e.m.tpl.renderDigest(v)
+	if err != nil {
+		return nil, err
+	}
+	ed := &edition{subject: subject, text: text, html: html, items: len(items)}
+	e.byKey[key] = ed
+	return ed, nil
+}
+
+// digestView is the shared part of a digest's template data.
+func (m *Mailer) digestView(p DigestPeriod, items []feeds.Item) digestView {
+	v := digestView{
+		Date:    kstDay(p.End),
+		Period:  p.String(),
+		Count:   len(items),
+		BaseURL: m.cfg.BaseURL,
+	}
+	names := map[string]string{}
+	for _, b := range feeds.DefaultBoards() {
+		names[b.Slug] = b.Name
+	}
+	for _, it := range items {
+		if n := len(v.Boards); n == 0 || v.Boards[n-1].Slug != it.Board {
+			name := names[it.Board]
+			if name == "" {
+				name = it.Board
+			}
+			v.Boards = append(v.Boards, boardView{Slug: it.Board, Name: name})
+		}
+		b := &v.Boards[len(v.Boards)-1]
+		b.Items = append(b.Items, newItemView(it))
+	}
+	if len(v.Boards) > 0 {
+		v.FirstTitle = v.Boards[0].Items[0].Title
+	}
+	return v
+}
+
+// markers returns placeholders for the personal parts of a digest. They are
+// plain letters and digits, unchanged by any escaping the templates apply,
+// and carry a random nonce so no post can contain them.
+func (m *Mailer) markers() recipientView {
+	return recipientView{
+		Email:          m.marker + "email",
+		Name:           m.marker + "name",
+		UnsubscribeURL: m.marker + "unsub",
+		PreferencesURL: m.marker + "prefs",
+	}
+}
+
+// personal is one recipient's address and links.
+type personal struct {
+	Email          string
+	Name           string
+	UnsubscribeURL string
+	PreferencesURL string
+}
+
+// personalFor returns the personal parts of a digest for a subscriber.
+// Unsubscribe and preferences links do not expire: they must still work
+// in an old digest.
+func (m *Mailer) personalFor(uid, email, name string) personal {
+	return personal{
+		Email:          email,
+		Name:           flattenText(name),
+		UnsubscribeURL: m.cfg.BaseURL + "/unsubscribe/" + m.tokens.Sign(PurposeUnsubscribe, uid, 0),
+		PreferencesURL: m.cfg.BaseURL + "/preferences/" + m.tokens.Sign(PurposePreferences, uid, 0),
+	}
+}
+
+// personalise fills an edition's placeholders for one recipient.
+func (m *Mailer) personalise(ed *edition, p personal) (subject, text, htmlBody string) {
+	mk := m.markers()
+	plain := strings.NewReplacer(mk.Email, p.Email, mk.Name, p.Name, mk.UnsubscribeURL, p.UnsubscribeURL, mk.PreferencesURL, p.PreferencesURL)
+	escaped := strings.NewReplacer(mk.Email, html.EscapeString(p.Email), mk.Name, html.EscapeString(p.Name),
+		mk.UnsubscribeURL, html.EscapeString(p.UnsubscribeURL), mk.PreferencesURL, html.EscapeString(p.PreferencesURL))
+	return SanitizeSubject(plain.Replace(ed.subject)), plain.Replace(ed.text), escaped.Replace(ed.html)
+}
+
+// unsubscribeMailto is the mailto: URI of List-Unsubscribe.
+func (m *Mailer) unsubscribeMailto() string {
+	addr := m.cfg.Mail.Unsubscribe
+	if addr == "" {
+		addr = m.cfg.Mail.From
+	}
+	if a, err := mail.ParseAddress(addr); err == nil {
+		addr = a.Address
+	}
+	if addr == "" {
+		return ""
+	}
+	return "mailto:" + addr + "?subject=unsubscribe"
+}
+
+// listID is the List-Id header value.
+func (m *Mailer) listID() string { return "MSIT digest <digest." + m.host + ">" }
+
+// Preview is a digest rendered for one reader.
+type Preview struct {
+	Period  DigestPeriod
+	Items   int
+	Subject string
+	Text    string
+	HTML    string
+}
+
+// ErrNothingNew is returned by Preview when the reader would get no digest.
+var ErrNothingNew = errors.New("nothing new for a digest")
+
+// Preview renders the next digest as the subscriber with address email
+// would receive it, or, for email "", as a reader of every board. It writes
+// nothing; a subscriber's links in it are real.
+func (m *Mailer) Preview(ctx context.Context, email string) (Preview, error) {
+	p, err := m.nextPeriod(ctx)
+	if err != nil {
+		return Preview{}, err
+	}
+	pv := Preview{Period: p}
+	items, err := m.periodItems(ctx, p)
+	if err != nil {
+		return pv, err
+	}
+	who := Subscriber{UID: "preview", Email: "reader@example.org"}
+	if email != "" {
+		if who, err = recipientByEmail(ctx, m.db, email); err != nil {
+			return pv, err
+		}
+		items = selectItems(items, who.Boards, recipientSince(who, p))
+	}
+	if len(items) == 0 {
+		return pv, fmt.Errorf("%w since %s", ErrNothingNew, p.Start.In(feeds.KST).Format("2006-01-02 15:04 KST"))
+	}
+	ed, err := m.newEditions(p).get(items)
+	if err != nil {
+		return pv, err
+	}
+	pv.Items = len(items)
+	pv.Subject, pv.Text, pv.HTML = m.personalise(ed, m.personalFor(who.UID, who.Email, who.Name))
+	return pv, nil
+}
+
+// SendPlan is what a send would do now, for --dry-run.
+type SendPlan struct {
+	// Unfinished digests and their pending deliveries, sent first.
+	Unfinished []DigestStatus
+	// The digest a send would create after them (Recipients 0: none).
+	Period     DigestPeriod
+	Items      int
+	Recipients int
+}
+
+// Plan says what SendDigest would do now, without writing or sending.
+func (m *Mailer) Plan(ctx context.Context) (SendPlan, error) {
+	var sp SendPlan
+	all, err := m.Status(ctx, 1000)
+	if err != nil {
+		return sp, err
+	}
+	for _, s := range all {
+		if s.Finished.IsZero() {
+			sp.Unfinished = append(sp.Unfinished, s)
+		}
+	}
+	plan, err := m.planDigest(ctx)
+	if err != nil {
+		return sp, err
+	}
+	sp.Period, sp.Items, sp.Recipients = plan.Period, len(plan.Items), len(plan.Deliveries)
+	return sp, nil
+}

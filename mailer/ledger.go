@@ -1,0 +1,404 @@
+package mailer
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The ledger is the digests and deliveries tables. Its rules:
+//
+//   - A digest and one pending delivery per recipient, each with its
+//     Message-ID, are written in one transaction; a digest nobody would
+//     receive is never written.
+//   - A delivery moves to sent in the statement that records the server's
+//     acceptance (the 250 after DATA), and to failed on a permanent refusal
+//     or when its subscriber left before it was sent. Temporary failures
+//     only count an attempt and keep the last error; the delivery stays
+//     pending for the next run.
+//   - A digest is finished when none of its deliveries is pending.
+//
+// A process killed between the server's 250 and the update leaves that one
+// delivery pending; the next run sends it again with the same Message-ID.
+
+// Delivery states.
+const (
+	deliveryPending = "pending"
+	deliverySent    = "sent"
+	deliveryFailed  = "failed"
+)
+
+// bounceLimit is how many permanent failures in a row make a subscriber
+// bounced.
+const bounceLimit = 3
+
+// ledgerTimeLayout is UTC with a fixed width, so stored times sort as text.
+const ledgerTimeLayout = "2006-01-02T15:04:05.000000Z"
+
+func ledgerTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(ledgerTimeLayout)
+}
+
+// parseStoredTime reads a time written by this package or by the
+// subscriber store, whichever layout it used; "" and junk give zero.
+func parseStoredTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	for _, layout := range []string{ledgerTimeLayout, time.RFC3339Nano, "2006-01-02T15:04:05.000Z07:00", "2006-01-02 15:04:05"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t
+		}
+	}
+	return time.Time{}
+}
+
+// digestRow is one row of digests.
+type digestRow struct {
+	ID       int64
+	Start    time.Time
+	End      time.Time
+	Items    []string // "board/nttSeqNo"
+	Created  time.Time
+	Finished time.Time
+}
+
+// newDelivery is a delivery to create with its digest.
+type newDelivery struct {
+	SubscriberID int64
+	UID          string
+	Boards       string
+	Since        time.Time
+}
+
+// pendingDelivery is a delivery still to send, with what is needed to
+// render and address it.
+type pendingDelivery struct {
+	SubscriberID int64
+	MessageID    string
+	Boards       []string
+	Since        time.Time
+	Attempts     int
+	UID          string
+	Email        string
+	Name         string
+	Status       Status // "" if the subscriber row is gone
+}
+
+const digestColumns = `id, period_start, period_end, items, created, finished`
+
+func scanDigest(sc interface{ Scan(...any) error }) (digestRow, error) {
+	var d digestRow
+	var start, end, items, created, finished string
+	if err := sc.Scan(&d.ID, &start, &end, &items, &created, &finished); err != nil {
+		return d, err
+	}
+	d.Start, d.End = parseStoredTime(start), parseStoredTime(end)
+	d.Created, d.Finished = parseStoredTime(created), parseStoredTime(finished)
+	if err := json.Unmarshal([]byte(items), &d.Items); err != nil {
+		return d, fmt.Errorf("digest %d items: %w", d.ID, err)
+	}
+	return d, nil
+}
+
+// ledgerLastDigest returns the most recent digest, if any.
+func ledgerLastDigest(ctx context.Context, db *sql.DB) (digestRow, bool, error) {
+	d, err := scanDigest(db.QueryRowContext(ctx, `SELECT `+digestColumns+` FROM digests ORDER BY id DESC LIMIT 1`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, false, nil
+	}
+	if err != nil {
+		return d, false, fmt.Errorf("read last digest: %w", err)
+	}
+	return d, true, nil
+}
+
+// ledgerUnfinished returns the digests that still have pending deliveries
+// (or were never marked finished), oldest first.
+func ledgerUnfinished(ctx context.Context, db *sql.DB) ([]digestRow, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+digestColumns+` FROM digests WHERE finished = '' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read unfinished digests: %w", err)
+	}
+	defer rows.Close()
+	var out []digestRow
+	for rows.Next() {
+		d, err := scanDigest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read unfinished digests: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read unfinished digests: %w", err)
+	}
+	return out, nil
+}
+
+// ledgerCreateDigest writes d and its deliveries in one transaction and
+// returns d with its id. Message-IDs are derived from the new digest id and
+// each subscriber, and fixed here.
+func ledgerCreateDigest(ctx context.Context, db *sql.DB, d digestRow, dels []newDelivery, messageID func(digestID int64, uid string) string) (digestRow, error) {
+	items, err := json.Marshal(d.Items)
+	if err != nil {
+		return d, fmt.Errorf("create digest: %w", err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return d, fmt.Errorf("create digest: %w", err)
+	}
+	defer tx.Rollback()
+	res, err := tx.ExecContext(ctx, `INSERT INTO digests (period_start, period_end, items, created) VALUES (?, ?, ?, ?)`,
+		ledgerTime(d.Start), ledgerTime(d.End), string(items), ledgerTime(d.Created))
+	if err != nil {
+		return d, fmt.Errorf("create digest: %w", err)
+	}
+	if d.ID, err = res.LastInsertId(); err != nil {
+		return d, fmt.Errorf("create digest: %w", err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (digest_id, subscriber_id, message_id, boards, since, status)
+		VALUES (?, ?, ?, ?, ?, 'pending')`)
+	if err != nil {
+		return d, fmt.Errorf("create digest %d deliveries: %w", d.ID, err)
+	}
+	defer stmt.Close()
+	for _, nd := range dels {
+		if _, err := stmt.ExecContext(ctx, d.ID, nd.SubscriberID, messageID(d.ID, nd.UID), nd.Boards, ledgerTime(nd.Since)); err != nil {
+			return d, fmt.Errorf("create digest %d delivery to subscriber %d: %w", d.ID, nd.SubscriberID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return d, fmt.Errorf("create digest %d: %w", d.ID, err)
+	}
+	return d, nil
+}
+
+// ledgerPending returns the pending deliveries of a digest with their
+// subscribers as they are now.
+func ledgerPending(ctx context.Context, db *sql.DB, digestID int64) ([]pendingDelivery, error) {
+	rows, err := db.QueryContext(ctx, `SELECT d.subscriber_id, d.message_id, d.boards, d.since, d.attempts,
+			COALESCE(s.uid, ''), COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.status, '')
+		FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
+		WHERE d.digest_id = ? AND d.status = 'pending' ORDER BY d.subscriber_id`, digestID)
+	if err != nil {
+		return nil, fmt.Errorf("read pending deliveries of digest %d: %w", digestID, err)
+	}
+	defer rows.Close()
+	var out []pendingDelivery
+	for rows.Next() {
+		var p pendingDelivery
+		var boards, since, status string
+		if err := rows.Scan(&p.SubscriberID, &p.MessageID, &boards, &since, &p.Attempts, &p.UID, &p.Email, &p.Name, &status); err != nil {
+			return nil, fmt.Errorf("read pending deliveries of digest %d: %w", digestID, err)
+		}
+		p.Boards = ledgerBoards(boards)
+		p.Since = parseStoredTime(since)
+		p.Status = Status(status)
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read pending deliveries of digest %d: %w", digestID, err)
+	}
+	return out, nil
+}
+
+// outcome is what one attempt (or a decision not to attempt) did to a
+// delivery.
+type outcome struct {
+	DigestID     int64
+	SubscriberID int64
+	Status       string // deliverySent, deliveryFailed, or deliveryPending for a retryable failure
+	Attempted    bool   // an attempt was made (counts in attempts)
+	Bounce       bool   // a permanent refusal of the address
+	Error        string
+	At           time.Time
+}
+
+// ledgerRecord applies outcomes in one transaction: the delivery row and,
+// for a success or a bounce, the subscriber's bounce counter (3 bounces in
+// a row and an active subscriber becomes bounced; a success resets it).
+// Only pending deliveries change, so recording twice is harmless.
+func ledgerRecord(ctx context.Context, db *sql.DB, outs []outcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record deliveries: %w", err)
+	}
+	defer tx.Rollback()
+	for _, o := range outs {
+		if err := ledgerRecordTx(ctx, tx, o); err != nil {
+			return fmt.Errorf("record delivery of digest %d to subscriber %d: %w", o.DigestID, o.SubscriberID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record deliveries: %w", err)
+	}
+	return nil
+}
+
+func ledgerRecordTx(ctx context.Context, tx *sql.Tx, o outcome) error {
+	attempted := 0
+	if o.Attempted {
+		attempted = 1
+	}
+	sent := ""
+	if o.Status == deliverySent {
+		sent = ledgerTime(o.At)
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, sent = ?
+		WHERE digest_id = ? AND subscriber_id = ? AND status = 'pending'`,
+		o.Status, attempted, truncateText(o.Error, 500), sent, o.DigestID, o.SubscriberID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	switch {
+	case o.Status == deliverySent:
+		_, err = tx.ExecContext(ctx, `UPDATE subscribers SET bounces = 0 WHERE id = ? AND bounces <> 0`, o.SubscriberID)
+	case o.Bounce:
+		_, err = tx.ExecContext(ctx, `UPDATE subscribers SET bounces = bounces + 1,
+			status = CASE WHEN bounces + 1 >= ? AND status = 'active' THEN 'bounced' ELSE status END
+			WHERE id = ?`, bounceLimit, o.SubscriberID)
+	}
+	return err
+}
+
+// ledgerFinish marks the digest finished if nothing in it is pending and
+// returns how many deliveries are still pending.
+func ledgerFinish(ctx context.Context, db *sql.DB, digestID int64, now time.Time) (int, error) {
+	var pending int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE digest_id = ? AND status = 'pending'`, digestID).Scan(&pending); err != nil {
+		return 0, fmt.Errorf("finish digest %d: %w", digestID, err)
+	}
+	if pending > 0 {
+		return pending, nil
+	}
+	if _, err := db.ExecContext(ctx, `UPDATE digests SET finished = ? WHERE id = ? AND finished = ''`, ledgerTime(now), digestID); err != nil {
+		return 0, fmt.Errorf("finish digest %d: %w", digestID, err)
+	}
+	return 0, nil
+}
+
+// DigestStatus is what the ledger says of one digest.
+type DigestStatus struct {
+	ID       int64
+	Start    time.Time // items first seen after Start ...
+	End      time.Time // ... up to End
+	Items    int
+	Sent     int
+	Failed   int
+	Pending  int
+	Created  time.Time
+	Finished time.Time // zero while deliveries are pending
+}
+
+// Recipients is the number of deliveries in the digest.
+func (s DigestStatus) Recipients() int { return s.Sent + s.Failed + s.Pending }
+
+// Status returns the latest limit digests, newest first, with their
+// delivery counts.
+func (m *Mailer) Status(ctx context.Context, limit int) ([]DigestStatus, error) {
+	rows, err := m.db.QueryContext(ctx, `SELECT g.id, g.period_start, g.period_end, g.items, g.created, g.finished,
+			COALESCE(SUM(d.status = 'sent'), 0), COALESCE(SUM(d.status = 'failed'), 0), COALESCE(SUM(d.status = 'pending'), 0)
+		FROM digests g LEFT JOIN deliveries d ON d.digest_id = g.id
+		GROUP BY g.id ORDER BY g.id DESC LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read digest status: %w", err)
+	}
+	defer rows.Close()
+	var out []DigestStatus
+	for rows.Next() {
+		var s DigestStatus
+		var start, end, items, created, finished string
+		if err := rows.Scan(&s.ID, &start, &end, &items, &created, &finished, &s.Sent, &s.Failed, &s.Pending); err != nil {
+			return nil, fmt.Errorf("read digest status: %w", err)
+		}
+		var keys []string
+		_ = json.Unmarshal([]byte(items), &keys)
+		s.Items = len(keys)
+		s.Start, s.End = parseStoredTime(start), parseStoredTime(end)
+		s.Created, s.Finished = parseStoredTime(created), parseStoredTime(finished)
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read digest status: %w", err)
+	}
+	return out, nil
+}
+
+// recipientColumns are the subscriber columns the digest reads.
+const recipientColumns = `id, uid, email, name, status, boards, created, confirmed, bounces`
+
+func scanRecipient(sc interface{ Scan(...any) error }) (Subscriber, error) {
+	var s Subscriber
+	var status, boards, created, confirmed string
+	if err := sc.Scan(&s.ID, &s.UID, &s.Email, &s.Name, &status, &boards, &created, &confirmed, &s.Bounces); err != nil {
+		return s, err
+	}
+	s.Status = Status(status)
+	s.Boards = ledgerBoards(boards)
+	s.Created, s.Confirmed = parseStoredTime(created), parseStoredTime(confirmed)
+	return s, nil
+}
+
+// activeRecipients returns every active subscriber, by id.
+func activeRecipients(ctx context.Context, db *sql.DB) ([]Subscriber, error) {
+	rows, err := db.QueryContext(ctx, `SELECT `+recipientColumns+` FROM subscribers WHERE status = 'active' ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("read active subscribers: %w", err)
+	}
+	defer rows.Close()
+	var out []Subscriber
+	for rows.Next() {
+		s, err := scanRecipient(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read active subscribers: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read active subscribers: %w", err)
+	}
+	return out, nil
+}
+
+// errNoRecipient is returned by recipientByEmail for an unknown address.
+var errNoRecipient = errors.New("no such subscriber")
+
+// recipientByEmail finds a subscriber by address, case-insensitively.
+func recipientByEmail(ctx context.Context, db *sql.DB, email string) (Subscriber, error) {
+	s, err := scanRecipient(db.QueryRowContext(ctx, `SELECT `+recipientColumns+` FROM subscribers
+		WHERE email_key = ? OR lower(email) = ? LIMIT 1`, strings.ToLower(strings.TrimSpace(email)), strings.ToLower(strings.TrimSpace(email))))
+	if errors.Is(err, sql.ErrNoRows) {
+		return s, fmt.Errorf("subscriber %s: %w", email, errNoRecipient)
+	}
+	if err != nil {
+		return s, fmt.Errorf("subscriber %s: %w", email, err)
+	}
+	return s, nil
+}
+
+// ledgerBoards reads the comma-separated boards column; "" means all.
+func ledgerBoards(s string) []string {
+	if strings.TrimSpace(s) == "" {
+		return nil
+	}
+	var out []string
+	for _, b := range strings.Split(s, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}

@@ -1,0 +1,297 @@
+// Package smtptest runs an in-process SMTP server (emersion/go-smtp) for
+// tests and benchmarks: it records every message it accepts and can be told
+// to misbehave the ways real servers do — 451 to some recipients, a
+// connection dropped during DATA, refusing connections for a while, 550 to
+// some recipients, slow answers. It is test support only.
+package smtptest
+
+import (
+	"bytes"
+	"errors"
+	"hash/fnv"
+	"io"
+	"net"
+	"net/mail"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	smtp "github.com/emersion/go-smtp"
+)
+
+// Faults says how the server misbehaves. The zero value is a well-behaved
+// server.
+type Faults struct {
+	// TempFailShare is the share (0..1) of recipient addresses whose first
+	// TempFailTimes RCPTs are answered 451. Which addresses is decided by a
+	// hash of the address, so a run is repeatable.
+	TempFailShare float64
+	// TempFailTimes is how often each chosen address gets 451 (default 1).
+	TempFailTimes int
+	// DropDataEvery drops the connection in the middle of DATA for every
+	// n-th message (counting all messages that reach DATA), without
+	// accepting it.
+	DropDataEvery int
+	// DownConns closes the first n connections before the greeting, as a
+	// server that is down (or restarting) would.
+	DownConns int
+	// Reject answers 550 to RCPT for the addresses it returns true for.
+	Reject func(rcpt string) bool
+	// Delay is waited after a message's data is read, before the 250.
+	Delay time.Duration
+	// DiscardData keeps only each message's headers and size, not its
+	// bytes (benchmarks).
+	DiscardData bool
+}
+
+// Message is one message the server accepted.
+type Message struct {
+	From      string
+	To        []string
+	MessageID string
+	Header    mail.Header
+	Data      []byte // the whole message; nil with DiscardData
+	Size      int
+	Accepted  time.Time
+}
+
+// Server is a running in-process SMTP server.
+type Server struct {
+	Addr string // host:port to dial
+
+	srv *smtp.Server
+	ln  net.Listener
+
+	mu       sync.Mutex
+	faults   Faults
+	msgs     []Message
+	conns    int            // connections accepted
+	refused  int            // connections closed as "down"
+	rcptSeen map[string]int // RCPT count per address, for TempFail
+	dataSeen int            // messages that reached DATA
+	notify   []waiter
+}
+
+type waiter struct {
+	n  int
+	ch chan struct{}
+}
+
+// Start starts a server on a free loopback port with faults f and stops it
+// when the test ends.
+func Start(tb testing.TB, f Faults) *Server {
+	tb.Helper()
+	s, err := Listen("127.0.0.1:0", f)
+	if err != nil {
+		tb.Fatalf("smtptest: %v", err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// Listen starts a server on addr with faults f; Close stops it.
+func Listen(addr string, f Faults) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Addr: ln.Addr().String(), faults: f, rcptSeen: map[string]int{}}
+	s.srv = smtp.NewServer(smtp.BackendFunc(s.newSession))
+	s.srv.Domain = "smtptest.local"
+	s.srv.AllowInsecureAuth = true
+	s.srv.MaxMessageBytes = 64 << 20
+	s.srv.MaxRecipients = 100
+	s.srv.ReadTimeout = time.Minute
+	s.srv.WriteTimeout = time.Minute
+	s.ln = &downListener{Listener: ln, s: s}
+	go s.srv.Serve(s.ln) //nolint:errcheck // ends with Close
+	return s, nil
+}
+
+// Close stops the server and closes its connections.
+func (s *Server) Close() error { return s.srv.Close() }
+
+// Port is the port the server listens on.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// SetFaults changes the faults from now on; counters are kept.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	s.faults = f
+	s.mu.Unlock()
+}
+
+// Messages returns a copy of the accepted messages in order.
+func (s *Server) Messages() []Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Message(nil), s.msgs...)
+}
+
+// Count is the number of accepted messages.
+func (s *Server) Count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.msgs)
+}
+
+// ByRecipient counts accepted messages per recipient address.
+func (s *Server) ByRecipient() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]int{}
+	for _, m := range s.msgs {
+		for _, to := range m.To {
+			out[strings.ToLower(to)]++
+		}
+	}
+	return out
+}
+
+// Connections returns how many connections were accepted and how many of
+// them were closed as "down".
+func (s *Server) Connections() (accepted, refused int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conns, s.refused
+}
+
+// WaitFor returns a channel closed once n messages have been accepted.
+func (s *Server) WaitFor(n int) <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ch := make(chan struct{})
+	if len(s.msgs) >= n {
+		close(ch)
+		return ch
+	}
+	s.notify = append(s.notify, waiter{n: n, ch: ch})
+	return ch
+}
+
+// downListener closes the first Faults.DownConns connections at once.
+type downListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *downListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		l.s.mu.Lock()
+		l.s.conns++
+		down := l.s.refused < l.s.faults.DownConns
+		if down {
+			l.s.refused++
+		}
+		l.s.mu.Unlock()
+		if down {
+			c.Close()
+			continue
+		}
+		return c, nil
+	}
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: s, conn: c}, nil
+}
+
+type session struct {
+	s    *Server
+	conn *smtp.Conn
+	from string
+	to   []string
+}
+
+func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Logout() error { return nil }
+
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.from = from
+	return nil
+}
+
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s := ss.s
+	s.mu.Lock()
+	f := s.faults
+	key := strings.ToLower(to)
+	s.rcptSeen[key]++
+	seen := s.rcptSeen[key]
+	s.mu.Unlock()
+	if f.Reject != nil && f.Reject(to) {
+		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user here"}
+	}
+	if f.TempFailShare > 0 && chosen(key, f.TempFailShare) {
+		times := f.TempFailTimes
+		if times <= 0 {
+			times = 1
+		}
+		if seen <= times {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "try again later"}
+		}
+	}
+	ss.to = append(ss.to, to)
+	return nil
+}
+
+// errDropped is returned after the connection was dropped on purpose.
+var errDropped = errors.New("smtptest: connection dropped during DATA")
+
+func (ss *session) Data(r io.Reader) error {
+	s := ss.s
+	s.mu.Lock()
+	f := s.faults
+	s.dataSeen++
+	drop := f.DropDataEvery > 0 && s.dataSeen%f.DropDataEvery == 0
+	s.mu.Unlock()
+	if drop {
+		// Read a little, then vanish: the client sees the connection die
+		// before the final reply.
+		io.CopyN(io.Discard, r, 64) //nolint:errcheck
+		ss.conn.Conn().Close()
+		io.Copy(io.Discard, r) //nolint:errcheck
+		return errDropped
+	}
+	var buf bytes.Buffer
+	if _, err := io.Copy(&buf, r); err != nil {
+		return err
+	}
+	if f.Delay > 0 {
+		time.Sleep(f.Delay)
+	}
+	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Size: buf.Len(), Accepted: time.Now()}
+	if parsed, err := mail.ReadMessage(bytes.NewReader(buf.Bytes())); err == nil {
+		m.Header = parsed.Header
+		m.MessageID = parsed.Header.Get("Message-Id")
+	}
+	if !f.DiscardData {
+		m.Data = buf.Bytes()
+	}
+	s.mu.Lock()
+	s.msgs = append(s.msgs, m)
+	n := len(s.msgs)
+	kept := s.notify[:0]
+	for _, w := range s.notify {
+		if n >= w.n {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	s.notify = kept
+	s.mu.Unlock()
+	return nil
+}
+
+// chosen decides by hash whether addr falls in share.
+func chosen(addr string, share float64) bool {
+	h := fnv.New32a()
+	h.Write([]byte(addr))
+	return float64(h.Sum32()%10000) < share*10000
+}
