@@ -92,3 +92,13 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		})
 	}
 }
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := Load("../../msitfeed.example.toml", nil)
+	if err != nil {
+		t.Fatalf("the shipped example config does not load: %v", err)
+	}
+	if c.Mail.From == "" || c.BaseURL != "https://feeds.example.org" {
+		t.Fatalf("example values not read: from %q base %q", c.Mail.From, c.BaseURL)
+	}
+}
