@@ -1,7 +1,488 @@
 package main
 
-import "context"
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/config"
+	"github.com/msitfeed/msitfeed/mailer"
+)
+
+const subscribersUsage = `usage: msitfeed subscribers <command> [arguments]
+
+commands:
+  add EMAIL [--name N] [--boards B,...] [--confirmed] [--force]
+                 add a subscriber; without --confirmed a confirmation mail is
+                 sent and the subscriber stays pending until confirmed
+  remove EMAIL [--purge]
+                 unsubscribe (the address is kept so it is not mailed again);
+                 --purge erases it and its delivery records
+  show EMAIL     everything stored about a subscriber
+  set EMAIL --boards B,...|all
+                 change the boards a subscriber receives
+  list [--status S] [--board B] [--format table|csv|json]
+  import FILE|- [--skip-invalid]
+                 CSV with a header: email, and optionally name, boards, status
+                 (the columns export writes are accepted too)
+  export [--format csv|json]
+
+boards: notice, press, photo, trends, newsletter, or all (the default)
+statuses: pending, active, unsubscribed, bounced
+`
+
+// subcommandUsage is the one-line synopsis of each subscribers command,
+// added to usage errors so the fix is on the same line.
+var subcommandUsage = map[string]string{
+	"add":    "subscribers add EMAIL [--name N] [--boards B,...] [--confirmed] [--force]",
+	"remove": "subscribers remove EMAIL [--purge]",
+	"show":   "subscribers show EMAIL",
+	"set":    "subscribers set EMAIL --boards B,...|all",
+	"list":   "subscribers list [--status S] [--board B] [--format table|csv|json]",
+	"import": "subscribers import FILE|- [--skip-invalid]",
+	"export": "subscribers export [--format csv|json]",
+}
 
 func (m *Main) runSubscribers(ctx context.Context, configPath string, args []string) error {
-	return usagef("subscribers: not built yet")
+	if len(args) == 0 {
+		fmt.Fprint(m.Stderr, subscribersUsage)
+		return usagef("subscribers: no command given (add, remove, show, set, list, import or export)")
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "-h", "--help", "help":
+		fmt.Fprint(m.Stdout, subscribersUsage)
+		return errHelp
+	case "add":
+		return m.subscribersAdd(ctx, configPath, rest)
+	case "remove":
+		return m.subscribersRemove(ctx, configPath, rest)
+	case "show":
+		return m.subscribersShow(ctx, configPath, rest)
+	case "set":
+		return m.subscribersSet(ctx, configPath, rest)
+	case "list":
+		return m.subscribersList(ctx, configPath, rest)
+	case "import":
+		return m.subscribersImport(ctx, configPath, rest)
+	case "export":
+		return m.subscribersExport(ctx, configPath, rest)
+	}
+	return usagef("subscribers: unknown command %q (use add, remove, show, set, list, import or export)", cmd)
+}
+
+// parseSubcommand parses args for a subscribers command, allowing flags
+// after the positional arguments ("add x@example.org --boards press"), and
+// checks that there is one positional argument per name in named (which
+// says what each is, for the error message).
+func (m *Main) parseSubcommand(fs *flag.FlagSet, args []string, named ...string) ([]string, error) {
+	cmd := fs.Name()
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintf(m.Stdout, "usage: msitfeed %s\n", subcommandUsage[cmd])
+				return nil, errHelp
+			}
+			return nil, usagef("subscribers %s: %v (usage: msitfeed %s)", cmd, err, subcommandUsage[cmd])
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	switch {
+	case len(pos) < len(named):
+		return nil, usagef("subscribers %s: missing %s (usage: msitfeed %s)", cmd, named[len(pos)], subcommandUsage[cmd])
+	case len(pos) > len(named):
+		return nil, usagef("subscribers %s: unexpected argument %q (usage: msitfeed %s)", cmd, pos[len(named)], subcommandUsage[cmd])
+	}
+	return pos, nil
+}
+
+// parseEmailArg checks an EMAIL argument before anything is opened.
+func parseEmailArg(cmd, arg string) (mailer.Address, error) {
+	a, err := mailer.ParseAddress(arg)
+	if err != nil {
+		return a, usagef("subscribers %s: %v", cmd, err)
+	}
+	return a, nil
+}
+
+// parseBoardsArg checks a --boards value.
+func parseBoardsArg(cmd, arg string) ([]string, error) {
+	bs, err := mailer.ParseBoards(arg)
+	if err != nil {
+		return nil, usagef("subscribers %s: --boards: %v", cmd, err)
+	}
+	return bs, nil
+}
+
+// openSubscribers loads the configuration and opens the store; close the
+// returned database when done.
+func (m *Main) openSubscribers(ctx context.Context, configPath string) (config.Config, *sql.DB, *mailer.Subscribers, error) {
+	cfg, err := m.loadConfig(configPath)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	d, err := m.openDB(ctx, cfg)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	return cfg, d, mailer.NewSubscribers(d), nil
+}
+
+func (m *Main) subscribersAdd(ctx context.Context, configPath string, args []string) error {
+	fs := m.newFlagSet("add")
+	name := fs.String("name", "", "display name (default: the one in EMAIL, if any)")
+	boardsArg := fs.String("boards", "", "boards, comma-separated (default all)")
+	confirmed := fs.Bool("confirmed", false, "add as active without a confirmation mail")
+	force := fs.Bool("force", false, "re-add an address that unsubscribed or bounced")
+	pos, err := m.parseSubcommand(fs, args, "EMAIL")
+	if err != nil {
+		return err
+	}
+	addr, err := parseEmailArg("add", pos[0])
+	if err != nil {
+		return err
+	}
+	boards, err := parseBoardsArg("add", *boardsArg)
+	if err != nil {
+		return err
+	}
+	cfg, err := m.loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	if !*confirmed && cfg.Mail.From == "" {
+		return usagef("subscribers add: sending the confirmation mail needs mail.from (set it in the config or MSITFEED_MAIL_FROM), or add with --confirmed")
+	}
+	d, err := m.openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// The mailer is built before the subscriber is stored, so that a broken
+	// template or base_url stops the command without leaving a pending row.
+	var ml *mailer.Mailer
+	if !*confirmed {
+		if ml, err = mailer.New(ctx, cfg, d); err != nil {
+			return fmt.Errorf("subscribers add: %w", err)
+		}
+	}
+	subs := mailer.NewSubscribers(d)
+	status := mailer.StatusPending
+	if *confirmed {
+		status = mailer.StatusActive
+	}
+	sub, err := subs.Add(ctx, mailer.NewSubscriber{
+		Address: pos[0], Name: *name, Boards: boards, Status: status, Origin: mailer.OriginCLI, Force: *force,
+	})
+	switch {
+	case errors.Is(err, mailer.ErrExists) && sub.Status == mailer.StatusPending:
+		// Adding a pending address again is how a lost or failed
+		// confirmation mail is resent, or confirmed by hand.
+		if *confirmed {
+			if sub, err = subs.Confirm(ctx, sub.UID); err != nil {
+				return fmt.Errorf("subscribers add: %w", err)
+			}
+			fmt.Fprintf(m.Stdout, "confirmed %s (was pending); boards: %s\n", sub.Email, boardList(sub.Boards))
+			return nil
+		}
+		return m.sendConfirmation(ctx, ml, sub, "was already pending; ")
+	case errors.Is(err, mailer.ErrExists):
+		return fmt.Errorf("subscribers add: %s is already subscribed (%s); change boards with msitfeed subscribers set %s --boards ...", sub.Email, sub.Status, sub.Email)
+	case errors.Is(err, mailer.ErrSuppressed):
+		return fmt.Errorf("subscribers add: %s %s; add it again only if they asked to, with --force", sub.Email, suppressionText(sub))
+	case err != nil:
+		return fmt.Errorf("subscribers add %s: %w", addr.Email, err)
+	}
+	if *confirmed {
+		fmt.Fprintf(m.Stdout, "added %s (active); boards: %s\n", sub.Email, boardList(sub.Boards))
+		return nil
+	}
+	return m.sendConfirmation(ctx, ml, sub, "added as pending; ")
+}
+
+// sendConfirmation mails sub its confirmation link. On failure the
+// subscriber stays pending and the error says how to resend.
+func (m *Main) sendConfirmation(ctx context.Context, ml *mailer.Mailer, sub mailer.Subscriber, state string) error {
+	if err := ml.SendConfirmation(ctx, sub); err != nil {
+		return fmt.Errorf("subscribers add: %s %s, but the confirmation mail was not sent: %v; fix the mail settings and run the same add again to resend it", sub.Email, strings.TrimSuffix(state, "; "), err)
+	}
+	fmt.Fprintf(m.Stdout, "%s %sconfirmation mail sent; boards: %s\n", sub.Email, state, boardList(sub.Boards))
+	return nil
+}
+
+func (m *Main) subscribersRemove(ctx context.Context, configPath string, args []string) error {
+	fs := m.newFlagSet("remove")
+	purge := fs.Bool("purge", false, "erase the address and its delivery records")
+	pos, err := m.parseSubcommand(fs, args, "EMAIL")
+	if err != nil {
+		return err
+	}
+	addr, err := parseEmailArg("remove", pos[0])
+	if err != nil {
+		return err
+	}
+	_, d, subs, err := m.openSubscribers(ctx, configPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	before, err := subs.Get(ctx, addr.Email)
+	if err != nil {
+		return notFound("remove", addr, err)
+	}
+	if *purge {
+		if err := subs.Purge(ctx, before.Email); err != nil {
+			return notFound("remove", addr, err)
+		}
+		fmt.Fprintf(m.Stdout, "purged %s: the address and its delivery records are erased (it is no longer suppressed)\n", before.Email)
+		return nil
+	}
+	sub, err := subs.Remove(ctx, addr.Email)
+	if err != nil {
+		return fmt.Errorf("subscribers remove: %w", err)
+	}
+	if before.Status == sub.Status {
+		fmt.Fprintf(m.Stdout, "%s was already %s; nothing changed (--purge erases it)\n", sub.Email, suppressionText(sub))
+		return nil
+	}
+	fmt.Fprintf(m.Stdout, "unsubscribed %s; the address is kept so it is not mailed again (--purge erases it)\n", sub.Email)
+	return nil
+}
+
+// notFound turns ErrNoSubscriber into a one-line runtime error.
+func notFound(cmd string, addr mailer.Address, err error) error {
+	if errors.Is(err, mailer.ErrNoSubscriber) {
+		return fmt.Errorf("subscribers %s: %s is not a subscriber (see msitfeed subscribers list)", cmd, addr.Email)
+	}
+	return fmt.Errorf("subscribers %s: %w", cmd, err)
+}
+
+func (m *Main) subscribersShow(ctx context.Context, configPath string, args []string) error {
+	fs := m.newFlagSet("show")
+	pos, err := m.parseSubcommand(fs, args, "EMAIL")
+	if err != nil {
+		return err
+	}
+	addr, err := parseEmailArg("show", pos[0])
+	if err != nil {
+		return err
+	}
+	_, d, subs, err := m.openSubscribers(ctx, configPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	sub, err := subs.Get(ctx, addr.Email)
+	if err != nil {
+		return notFound("show", addr, err)
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
+	for _, kv := range [][2]string{
+		{"email", sub.Email},
+		{"name", dash(sub.Name)},
+		{"status", string(sub.Status)},
+		{"boards", boardList(sub.Boards)},
+		{"origin", string(sub.Origin)},
+		{"created", subscriberTime(sub.Created)},
+		{"confirmed", subscriberTime(sub.Confirmed)},
+		{"unsubscribed", subscriberTime(sub.Unsubscribed)},
+		{"bounces", fmt.Sprint(sub.Bounces)},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+	}
+	return tw.Flush()
+}
+
+func (m *Main) subscribersSet(ctx context.Context, configPath string, args []string) error {
+	fs := m.newFlagSet("set")
+	boardsArg := fs.String("boards", "", "boards, comma-separated, or all")
+	pos, err := m.parseSubcommand(fs, args, "EMAIL")
+	if err != nil {
+		return err
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "boards" })
+	if !given {
+		return usagef("subscribers set: nothing to change; give --boards B,... or --boards all (usage: msitfeed %s)", subcommandUsage["set"])
+	}
+	addr, err := parseEmailArg("set", pos[0])
+	if err != nil {
+		return err
+	}
+	boards, err := parseBoardsArg("set", *boardsArg)
+	if err != nil {
+		return err
+	}
+	_, d, subs, err := m.openSubscribers(ctx, configPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	sub, err := subs.Get(ctx, addr.Email)
+	if err != nil {
+		return notFound("set", addr, err)
+	}
+	if sub, err = subs.SetBoards(ctx, sub.UID, boards); err != nil {
+		return fmt.Errorf("subscribers set: %w", err)
+	}
+	fmt.Fprintf(m.Stdout, "%s (%s) now receives: %s\n", sub.Email, sub.Status, boardList(sub.Boards))
+	return nil
+}
+
+func (m *Main) subscribersList(ctx context.Context, configPath string, args []string) error {
+	fs := m.newFlagSet("list")
+	status := fs.String("status", "", "only this status: pending, active, unsubscribed or bounced")
+	board := fs.String("board", "", "only subscribers who receive this board")
+	format := fs.String("format", "table", "table, csv or json")
+	if _, err := m.parseSubcommand(fs, args); err != nil {
+		return err
+	}
+	f := mailer.ListFilter{Status: mailer.Status(strings.ToLower(*status)), Board: strings.ToLower(*board)}
+	switch f.Status {
+	case "", mailer.StatusPending, mailer.StatusActive, mailer.StatusUnsubscribed, mailer.StatusBounced:
+	default:
+		return usagef("subscribers list: --status %q is not a status (use pending, active, unsubscribed or bounced)", *status)
+	}
+	if f.Board != "" && !feeds.IsBoardSlug(f.Board) {
+		return usagef("subscribers list: --board %q is not a board (use %s)", *board, strings.Join(feeds.BoardSlugs(), ", "))
+	}
+	switch *format {
+	case "table", "csv", "json":
+	default:
+		return usagef("subscribers list: --format %q is not a format (use table, csv or json)", *format)
+	}
+	_, d, subs, err := m.openSubscribers(ctx, configPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	list, err := subs.List(ctx, f)
+	if err != nil {
+		return fmt.Errorf("subscribers list: %w", err)
+	}
+	if *format != "table" {
+		return mailer.WriteSubscribers(m.Stdout, *format, list)
+	}
+	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS\tBOARDS\tORIGIN\tCREATED")
+	for _, s := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Email, dash(s.Name), s.Status, boardList(s.Boards), s.Origin, subscriberTime(s.Created))
+	}
+	return tw.Flush()
+}
+
+func (m *Main) subscribersImport(ctx context.Context, configPath string, args []string) error {
+	fs := m.newFlagSet("import")
+	skip := fs.Bool("skip-invalid", false, "import the valid rows even if some are invalid")
+	pos, err := m.parseSubcommand(fs, args, "FILE (or - for standard input)")
+	if err != nil {
+		return err
+	}
+	name := pos[0]
+	_, d, subs, err := m.openSubscribers(ctx, configPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	var in io.Reader = m.Stdin
+	if name == "-" {
+		name = "standard input"
+	} else {
+		f, err := os.Open(name)
+		if err != nil {
+			return fmt.Errorf("subscribers import: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	rep, err := subs.Import(ctx, in, mailer.ImportOptions{SkipInvalid: *skip})
+	// Import reports are the one place where several lines go to stderr:
+	// every row needs its own line to be found and fixed.
+	for _, e := range mergeLineErrors(rep.Errors, rep.Notes) {
+		fmt.Fprintln(m.Stderr, e)
+	}
+	switch {
+	case errors.Is(err, mailer.ErrInvalidRows):
+		return fmt.Errorf("subscribers import %s: %d invalid %s (listed above), nothing imported; fix them, or use --skip-invalid to import the rest",
+			name, len(rep.Errors), countNoun(len(rep.Errors), "row", "rows"))
+	case err != nil:
+		return fmt.Errorf("subscribers import %s: %w", name, err)
+	}
+	fmt.Fprintf(m.Stdout, "imported %d %s from %s; skipped %d already known; %d invalid\n",
+		rep.Added, countNoun(rep.Added, "subscriber", "subscribers"), name, rep.Skipped, len(rep.Errors))
+	return nil
+}
+
+func (m *Main) subscribersExport(ctx context.Context, configPath string, args []string) error {
+	fs := m.newFlagSet("export")
+	format := fs.String("format", "csv", "csv or json")
+	if _, err := m.parseSubcommand(fs, args); err != nil {
+		return err
+	}
+	if *format != "csv" && *format != "json" {
+		return usagef("subscribers export: --format %q is not a format (use csv or json)", *format)
+	}
+	_, d, subs, err := m.openSubscribers(ctx, configPath)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := subs.Export(ctx, m.Stdout, *format); err != nil {
+		return fmt.Errorf("subscribers export: %w", err)
+	}
+	return nil
+}
+
+// mergeLineErrors returns errors and notes together in line order.
+func mergeLineErrors(a, b []mailer.LineError) []mailer.LineError {
+	out := make([]mailer.LineError, 0, len(a)+len(b))
+	for len(a) > 0 || len(b) > 0 {
+		if len(b) == 0 || (len(a) > 0 && a[0].Line <= b[0].Line) {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
+	}
+	return out
+}
+
+func boardList(boards []string) string {
+	if len(boards) == 0 {
+		return "all"
+	}
+	return strings.Join(boards, ",")
+}
+
+func suppressionText(sub mailer.Subscriber) string {
+	if sub.Unsubscribed.IsZero() {
+		return string(sub.Status)
+	}
+	return string(sub.Status) + " since " + sub.Unsubscribed.Format(time.DateOnly)
+}
+
+func subscriberTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.In(feeds.KST).Format("2006-01-02 15:04 MST")
+}
+
+func countNoun(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
