@@ -95,6 +95,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "no such feed", http.StatusNotFound)
 			return
 		}
+		if r.Context().Err() != nil {
+			return // the client went away; there is no one to answer
+		}
 		h.opts.Logger.Error("serve feed", "board", board, "format", string(format), "limit", limit, "err", err)
 		http.Error(w, "the feed cannot be built right now; try again later", http.StatusInternalServerError)
 		return

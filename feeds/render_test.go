@@ -3,7 +3,9 @@ package feeds_test
 import (
 	"bytes"
 	"encoding/json"
+	"encoding/xml"
 	"flag"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -478,4 +480,72 @@ func benchmarkRender(b *testing.B, format feeds.Format) {
 		n = len(out)
 	}
 	b.SetBytes(int64(n))
+}
+
+func TestRender_DropsCharactersXMLCannotCarry(t *testing.T) {
+	for _, tc := range []struct{ name, title, want string }{
+		{"NUL", "a\x00b", "ab"},
+		{"C0 controls", "a\x01\x08\x0b\x0c\x1fb", "ab"},
+		{"tab, CR and LF become one space", "a\t\r\n b", "a b"},
+		{"U+FFFE and U+FFFF", "a\uFFFE\uFFFFb", "ab"},
+		{"bytes that are not UTF-8", "a\xff\xfeb", "ab"},
+		{"CDATA end inside content", "a]]>b", "a]]>b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			it := renderFixture()[0]
+			it.Title, it.Body, it.Summary, it.Department = tc.title, "<p>"+tc.title+"</p>", tc.title, tc.title
+			for _, format := range feeds.Formats() {
+				b, err := feeds.Render(renderFixtureMeta(format), []feeds.Item{it}, format)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if format != feeds.FormatJSON {
+					dec := xml.NewDecoder(bytes.NewReader(b))
+					for {
+						if _, err := dec.Token(); err == io.EOF {
+							break
+						} else if err != nil {
+							t.Fatalf("%s is not well-formed XML: %v", format, err)
+						}
+					}
+				}
+				f, err := gofeed.NewParser().ParseString(string(b))
+				if err != nil {
+					t.Fatalf("%s: %v", format, err)
+				}
+				if f.Items[0].Title != tc.want {
+					t.Errorf("%s title %q, want %q", format, f.Items[0].Title, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestItemID_SurvivesEdits(t *testing.T) {
+	it := renderFixture()[0]
+	edited := it
+	edited.Title, edited.URL = "Edited title", "https://www.msit.go.kr/eng/bbs/view.do?mId=99&nttSeqNo=1001"
+	edited.Published, edited.Updated = it.Published.AddDate(0, 0, 1), it.Updated.AddDate(0, 1, 0)
+	for _, format := range feeds.Formats() {
+		var ids []string
+		for _, x := range []feeds.Item{it, edited} {
+			f, err := gofeed.NewParser().ParseString(string(mustRender(t, x, format)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, f.Items[0].GUID)
+		}
+		if ids[0] != ids[1] || ids[0] != feeds.ItemID("press", 1001) {
+			t.Errorf("%s: id %q became %q after an edit", format, ids[0], ids[1])
+		}
+	}
+}
+
+func mustRender(t *testing.T, it feeds.Item, format feeds.Format) []byte {
+	t.Helper()
+	b, err := feeds.Render(renderFixtureMeta(format), []feeds.Item{it}, format)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
