@@ -202,7 +202,8 @@ type flight struct {
 }
 
 // NewCache returns a Cache over store. It takes one connection from the
-// store's pool for as long as it lives; Close gives it back.
+// store's pool for as long as it lives (so the pool must allow more than one
+// open connection); Close gives it back.
 func NewCache(ctx context.Context, store *Store, opts Options) (*Cache, error) {
 	c := &Cache{
 		store:       store,
