@@ -232,7 +232,7 @@ func (p *scriptParser) statement(live bool) {
 				// An undefined variable concatenates as "undefined" in
 				// JavaScript; the site always declares it first, and an
 				// empty start is the useful reading of a truncated script.
-				v = p.run.vars[name] + v
+				v = joinWTF8(p.run.vars[name], v)
 			}
 			p.run.vars[name] = v
 		}
@@ -264,6 +264,7 @@ func (p *scriptParser) jquery(live bool) {
 	v, ok := p.expr()
 	if ok && p.is(tokPunct, ")") && live {
 		if id, isID := strings.CutPrefix(strings.TrimSpace(sel), "#"); isID && id != "" {
+			v = fixSurrogates(v)
 			if method == "text" {
 				v = html.EscapeString(v)
 			}
@@ -293,6 +294,7 @@ func (p *scriptParser) getElementByID(live bool) {
 		return
 	}
 	v, ok := p.expr()
+	v = fixSurrogates(v)
 	if ok && live {
 		switch prop {
 		case "innerHTML":
@@ -342,7 +344,7 @@ func (p *scriptParser) expr() (string, bool) {
 	v, ok := p.term()
 	for p.accept(tokPunct, "+") {
 		w, ok2 := p.term()
-		v += w
+		v = joinWTF8(v, w)
 		ok = ok && ok2
 	}
 	return v, ok
@@ -370,7 +372,7 @@ func (p *scriptParser) term() (string, bool) {
 			p.accept(tokPunct, ")")
 			switch t.text {
 			case "unescape":
-				v, ok = Unescape(arg), argOK
+				v, ok = unescapeWTF8(arg), argOK
 			case "String":
 				v, ok = arg, argOK
 			default:

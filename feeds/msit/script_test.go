@@ -57,6 +57,16 @@ if ('A' != 'A') { $('#x').html('dead'); } else { $('#y').html('else runs'); }`,
 			want:   map[string]string{"y": "ok"},
 		},
 		{
+			name:   "surrogate halves escaped in separate calls join as in UTF-16",
+			script: `var s = ''; s += unescape('Lab %uD83D'); s += unescape('%uDE00!'); $('#x').html(s); $('#y').html('\uD83D' + '\uDE00');`,
+			want:   map[string]string{"x": "Lab 😀!", "y": "😀"},
+		},
+		{
+			name:   "a half without its pair is replaced",
+			script: `$('#x').html(unescape('%uD83D') + 'a'); $('#y').html(unescape('%uDE00%uD83D'));`,
+			want:   map[string]string{"x": "\uFFFDa", "y": "\uFFFD\uFFFD"},
+		},
+		{
 			name:   "a truncated script keeps what ran",
 			script: `$('#a').html('done'); sHtml += unescape('Minister%20me`,
 			want:   map[string]string{"a": "done"},

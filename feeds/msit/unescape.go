@@ -19,7 +19,15 @@ func Unescape(s string) string {
 	if !strings.Contains(s, "%") && utf8.ValidString(s) {
 		return s
 	}
-	var u utf16Builder
+	return fixSurrogates(unescapeWTF8(s))
+}
+
+// unescapeWTF8 is Unescape keeping lone surrogates as their three-byte
+// (WTF-8) encodings, so that the halves of a pair escaped in two separate
+// strings join when the strings are concatenated, as JavaScript's UTF-16
+// strings do.
+func unescapeWTF8(s string) string {
+	u := utf16Builder{keep: true}
 	u.b.Grow(len(s))
 	for i := 0; i < len(s); {
 		if s[i] == '%' {
@@ -49,8 +57,9 @@ func Unescape(s string) string {
 // UTF-8, pairing surrogates and replacing lone ones with U+FFFD.
 type utf16Builder struct {
 	b  strings.Builder
-	hi rune // the pending high surrogate, meaningful when ok
-	ok bool // a high surrogate waits for its low half
+	hi   rune // the pending high surrogate, meaningful when ok
+	ok   bool // a high surrogate waits for its low half
+	keep bool // write lone surrogates as WTF-8 rather than U+FFFD
 }
 
 func (u *utf16Builder) unit(v rune) {
@@ -64,7 +73,7 @@ func (u *utf16Builder) unit(v rune) {
 			u.ok = false
 			return
 		}
-		u.b.WriteRune(utf8.RuneError)
+		u.lone(v)
 	default:
 		u.flush()
 		u.b.WriteRune(v)
@@ -79,9 +88,63 @@ func (u *utf16Builder) char(r rune) {
 
 func (u *utf16Builder) flush() {
 	if u.ok {
-		u.b.WriteRune(utf8.RuneError)
+		u.lone(u.hi)
 		u.ok = false
 	}
+}
+
+func (u *utf16Builder) lone(r rune) {
+	if !u.keep {
+		u.b.WriteRune(utf8.RuneError)
+		return
+	}
+	u.b.WriteString(surrogateWTF8(r))
+}
+
+// surrogateWTF8 encodes a surrogate code unit as UTF-8 would encode it if it
+// were allowed (ED A0..BF xx); utf8.EncodeRune refuses to.
+func surrogateWTF8(r rune) string {
+	return string([]byte{0xE0 | byte(r>>12), 0x80 | byte(r>>6)&0x3F, 0x80 | byte(r)&0x3F})
+}
+
+// surrogateAt returns the surrogate encoded at s[i:i+3], if there is one.
+func surrogateAt(s string, i int) (rune, bool) {
+	if i < 0 || i+3 > len(s) || s[i] != 0xED || s[i+1] < 0xA0 || s[i+1] > 0xBF || s[i+2]&0xC0 != 0x80 {
+		return 0, false
+	}
+	return rune(s[i]&0x0F)<<12 | rune(s[i+1]&0x3F)<<6 | rune(s[i+2]&0x3F), true
+}
+
+// joinWTF8 concatenates two WTF-8 strings, pairing a high surrogate that
+// ends a with a low surrogate that starts b.
+func joinWTF8(a, b string) string {
+	hi, ok1 := surrogateAt(a, len(a)-3)
+	lo, ok2 := surrogateAt(b, 0)
+	if ok1 && ok2 && hi < 0xDC00 && lo >= 0xDC00 {
+		return a[:len(a)-3] + string(utf16.DecodeRune(hi, lo)) + b[3:]
+	}
+	return a + b
+}
+
+// fixSurrogates turns WTF-8 into valid UTF-8: each lone surrogate, and
+// each other invalid byte, becomes U+FFFD.
+func fixSurrogates(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); {
+		if _, ok := surrogateAt(s, i); ok {
+			b.WriteRune(utf8.RuneError)
+			i += 3
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		b.WriteRune(r)
+		i += size
+	}
+	return b.String()
 }
 
 func (u *utf16Builder) String() string {
@@ -132,16 +195,17 @@ func UnquoteJS(lit string) (string, error) {
 	if n != len(lit) {
 		return "", ErrBadJSString
 	}
-	return s, nil
+	return fixSurrogates(s), nil
 }
 
 // scanJSString decodes the string literal at the start of src (which begins
-// with its quote) and returns its value and the number of bytes it spans. An
+// with its quote) and returns its value, in WTF-8 (see unescapeWTF8), and
+// the number of bytes it spans. An
 // unterminated literal runs to the end of the line or of src, as a browser
 // would reject it but a parser of truncated pages should still read it.
 func scanJSString(src string) (string, int) {
 	quote := src[0]
-	var u utf16Builder
+	u := utf16Builder{keep: true}
 	i := 1
 	for i < len(src) {
 		c := src[i]
