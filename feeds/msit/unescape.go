@@ -56,7 +56,7 @@ func unescapeWTF8(s string) string {
 // utf16Builder writes a stream of UTF-16 code units and whole characters as
 // UTF-8, pairing surrogates and replacing lone ones with U+FFFD.
 type utf16Builder struct {
-	b  strings.Builder
+	b    strings.Builder
 	hi   rune // the pending high surrogate, meaningful when ok
 	ok   bool // a high surrogate waits for its low half
 	keep bool // write lone surrogates as WTF-8 rather than U+FFFD
