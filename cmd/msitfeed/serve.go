@@ -14,6 +14,7 @@ import (
 	"github.com/msitfeed/msitfeed/internal/config"
 	"github.com/msitfeed/msitfeed/internal/ops"
 	"github.com/msitfeed/msitfeed/internal/web"
+	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/scheduler"
 )
 
@@ -49,26 +50,42 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 	log := m.logger()
 	store := feeds.NewStore(d)
 	cache, err := feeds.NewCache(ctx, store, feeds.Options{
-		BaseURL:   cfg.BaseURL,
-		SourceURL: cfg.Source.URL,
-		Limit:     cfg.Feeds.Limit,
-		Logger:    log,
+		BaseURL:    cfg.BaseURL,
+		SourceURL:  cfg.Source.URL,
+		Limit:      cfg.Feeds.Limit,
+		Stylesheet: web.FeedXSLPath,
+		Logger:     log,
 	})
 	if err != nil {
 		return err
 	}
 	defer cache.Close()
 	metrics := ops.NewMetrics()
+	ml, err := mailer.New(ctx, cfg, d)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	srv, err := web.New(web.Server{
-		Store:   store,
-		Feeds:   metrics.CountFeeds(feeds.NewHandler(cache)),
-		BaseURL: cfg.BaseURL,
-		SiteURL: cfg.Source.URL,
-		Logger:  log,
+		Store:        store,
+		Feeds:        metrics.CountFeeds(feeds.NewHandler(cache)),
+		BaseURL:      cfg.BaseURL,
+		SiteURL:      cfg.Source.URL,
+		Logger:       log,
+		Subscribers:  mailer.NewSubscribers(d),
+		Mailer:       ml,
+		SignupClosed: cfg.Mail.From == "",
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	defer func() {
+		// After the HTTP server has stopped: let confirmation mails finish.
+		closeCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := srv.Close(closeCtx); err != nil {
+			log.Warn("web close", "err", err)
+		}
+	}()
 
 	var sched *scheduler.Scheduler
 	if withScheduler {

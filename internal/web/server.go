@@ -1,24 +1,33 @@
 // Package web is msitfeed's HTTP server: routing, middleware (logging,
-// recovery, timeouts) and the public pages. Feed rendering and its cache
-// belong to feeds; this package mounts its handler.
+// recovery, timeouts, security headers) and the public pages — the index,
+// the subscribe form and the pages behind the links in mails (confirm,
+// preferences, unsubscribe). Feed rendering and its cache belong to feeds,
+// subscribers and tokens to mailer; this package mounts and calls them and
+// keeps no state of its own beyond in-memory rate limits.
 package web
 
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
+	"strings"
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/templates"
 )
 
-// Server holds the dependencies of the HTTP handlers.
+// Server holds the dependencies of the HTTP handlers. Fill the exported
+// fields and pass the value to New.
 type Server struct {
 	Store   *feeds.Store
 	Feeds   http.Handler // serves GET /feeds/{board}.{ext}
@@ -26,12 +35,40 @@ type Server struct {
 	SiteURL string       // the MSIT site root
 	Logger  *slog.Logger
 
-	pages map[string]*template.Template // page file name → layout + page
-	mux   *http.ServeMux
+	// Subscribers and Mailer enable the subscription pages: the subscribe
+	// form, /confirm, /preferences and /unsubscribe. With either nil the
+	// index shows no form and those routes answer 404.
+	Subscribers *mailer.Subscribers
+	Mailer      *mailer.Mailer
+	// SignupClosed hides the subscribe form and refuses POST /subscribe
+	// while the links in mails already sent keep working; serve sets it
+	// when mail.from is empty, as no confirmation could be sent.
+	SignupClosed bool
+	// SubscribeLimit bounds POST /subscribe per client address (IPv4
+	// address or IPv6 /64); zero fields take their defaults.
+	SubscribeLimit RateLimit
+	// AddressLimit bounds the confirmation mails one address receives, so
+	// the form cannot be used to flood someone's inbox from many client
+	// addresses; zero fields take their defaults (2 at once, then 1 an hour).
+	AddressLimit RateLimit
+	// ClientIPHeader names a request header that a trusted reverse proxy
+	// sets to the client's address (X-Real-IP, or X-Forwarded-For whose
+	// rightmost entry is used). Empty means the connection's address, which
+	// is right when nothing sits in front of msitfeed.
+	ClientIPHeader string
+
+	pages   map[string]*template.Template // page file name → layout + page
+	mux     *http.ServeMux
+	xslETag string
+	xorigin *http.CrossOriginProtection
+	clients *limiter    // POST /subscribe per client address
+	inboxes *limiter    // confirmation mails per subscriber address
+	outbox  *background // confirmation mails being sent
 }
 
 // New parses the page templates and builds the routes. A template error is
-// returned here, at start, never at a first request.
+// returned here, at start, never at a first request. Call Close when the
+// HTTP server has stopped, to let confirmation mails in flight finish.
 func New(s Server) (*Server, error) {
 	srv := &s
 	if srv.Logger == nil {
@@ -42,15 +79,48 @@ func New(s Server) (*Server, error) {
 		return nil, err
 	}
 	srv.pages = pages
+	sum := sha256.Sum256(templates.FeedXSL)
+	srv.xslETag = `"` + hex.EncodeToString(sum[:8]) + `"`
+
+	srv.xorigin = http.NewCrossOriginProtection()
+	if u, err := url.Parse(srv.BaseURL); err == nil && u.Scheme != "" && u.Host != "" {
+		// Behind a proxy that rewrites Host, the Origin of our own forms is
+		// the public URL, not the Host the request arrives with.
+		if err := srv.xorigin.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, fmt.Errorf("web: base_url %q: %w", srv.BaseURL, err)
+		}
+	}
+	srv.xorigin.SetDenyHandler(http.HandlerFunc(srv.handleCrossOrigin))
+	srv.clients = newLimiter(srv.SubscribeLimit.withDefaults(RateLimit{Every: time.Minute, Burst: 10, MaxKeys: 10000}))
+	srv.inboxes = newLimiter(srv.AddressLimit.withDefaults(RateLimit{Every: time.Hour, Burst: 2, MaxKeys: 10000}))
+	srv.outbox = newBackground(4)
+
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", srv.handleIndex)
+	mux.Handle("GET /{$}", srv.page(srv.handleIndex))
 	mux.HandleFunc("GET /healthz", srv.handleHealthz)
 	mux.HandleFunc("GET /static/style.css", srv.handleStyle)
+	mux.HandleFunc("GET "+FeedXSLPath, srv.handleFeedXSL)
 	if srv.Feeds != nil {
 		mux.Handle("GET /feeds/", srv.Feeds)
 	}
+	if srv.subscriptions() {
+		srv.routeSubscriptions(mux)
+	}
 	srv.mux = mux
 	return srv, nil
+}
+
+// subscriptions reports whether the subscription pages are served.
+func (s *Server) subscriptions() bool { return s.Subscribers != nil && s.Mailer != nil }
+
+// Close waits for the confirmation mails still being sent, until ctx is
+// done, then abandons them. Call it after the HTTP server has shut down;
+// a subscribe request after Close sends no mail.
+func (s *Server) Close(ctx context.Context) error {
+	if err := s.outbox.close(ctx); err != nil {
+		return fmt.Errorf("web: confirmation mails abandoned: %w", err)
+	}
+	return nil
 }
 
 // ServeHTTP serves the routes with logging and panic recovery.
@@ -59,10 +129,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
 		if p := recover(); p != nil {
-			s.Logger.Error("panic serving request", "path", r.URL.Path, "panic", p)
+			s.Logger.Error("panic serving request", "path", redactPath(r.URL.Path), "panic", p)
 			http.Error(rw, "internal error", http.StatusInternalServerError)
 		}
-		s.Logger.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rw.status,
+		s.Logger.Debug("request", "method", r.Method, "path", redactPath(r.URL.Path), "status", rw.status,
 			"bytes", rw.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
 	}()
 	s.mux.ServeHTTP(rw, r)
@@ -100,6 +170,27 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// pageCSP allows our own stylesheet and forms and nothing else: the pages
+// use no script, no frames and no third-party resources.
+const pageCSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// page wraps an HTML page handler with the headers every page carries.
+// Referrer-Policy matters most: the link pages have a token in their URL,
+// and the footer links to another site.
+func (s *Server) page(h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := w.Header()
+		hdr.Set("Content-Security-Policy", pageCSP)
+		hdr.Set("X-Content-Type-Options", "nosniff")
+		hdr.Set("X-Frame-Options", "DENY")
+		hdr.Set("Referrer-Policy", "no-referrer")
+		h(w, r)
+	})
+}
+
 func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Write([]byte("ok\n"))
@@ -113,83 +204,8 @@ func (s *Server) handleStyle(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "public, max-age=3600")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.Write(b)
-}
-
-// feedLink is one autodiscovery link.
-type feedLink struct{ Type, Title, URL string }
-
-type boardRow struct {
-	Name, Newest    string
-	Items           int
-	RSS, Atom, JSON string
-}
-
-type latestRow struct{ Title, URL, Board, Date string }
-
-type indexPage struct {
-	Feeds   []feedLink
-	Boards  []boardRow
-	Latest  []latestRow
-	SiteURL string
-}
-
-// feedLinks returns the autodiscovery links for every feed, every format.
-func (s *Server) feedLinks() []feedLink {
-	var out []feedLink
-	names := map[string]string{feeds.AllSlug: "All boards"}
-	slugs := append([]string{feeds.AllSlug}, feeds.BoardSlugs()...)
-	for _, b := range feeds.DefaultBoards() {
-		names[b.Slug] = b.Name
-	}
-	for _, slug := range slugs {
-		out = append(out,
-			feedLink{"application/rss+xml", "MSIT " + names[slug] + " (RSS)", s.BaseURL + "/feeds/" + slug + ".rss"},
-			feedLink{"application/atom+xml", "MSIT " + names[slug] + " (Atom)", s.BaseURL + "/feeds/" + slug + ".atom"},
-			feedLink{"application/feed+json", "MSIT " + names[slug] + " (JSON Feed)", s.BaseURL + "/feeds/" + slug + ".json"})
-	}
-	return out
-}
-
-func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	page := indexPage{Feeds: s.feedLinks(), SiteURL: s.SiteURL}
-	stats, err := s.Store.Stats(ctx)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	total := 0
-	for _, b := range append([]feeds.Board{{Slug: feeds.AllSlug, Name: "All boards"}}, feeds.DefaultBoards()...) {
-		row := boardRow{Name: b.Name, RSS: "/feeds/" + b.Slug + ".rss", Atom: "/feeds/" + b.Slug + ".atom", JSON: "/feeds/" + b.Slug + ".json"}
-		if st, ok := stats[b.Slug]; ok {
-			row.Items = st.Items
-			total += st.Items
-			if !st.Newest.IsZero() {
-				row.Newest = st.Newest.Format("2006-01-02")
-			}
-		}
-		page.Boards = append(page.Boards, row)
-	}
-	page.Boards[0].Items = total
-	latest, err := s.Store.Items(ctx, feeds.AllSlug, 10)
-	if err != nil {
-		s.serverError(w, r, err)
-		return
-	}
-	for _, it := range latest {
-		page.Latest = append(page.Latest, latestRow{Title: it.Title, URL: it.URL, Board: boardName(it.Board), Date: it.Published.Format("2006-01-02")})
-	}
-	s.render(w, r, "index.html", page)
-}
-
-func boardName(slug string) string {
-	for _, b := range feeds.DefaultBoards() {
-		if b.Slug == slug {
-			return b.Name
-		}
-	}
-	return slug
 }
 
 // parsePages parses every page of web/ together with the layout, once.
@@ -213,8 +229,22 @@ func parsePages() (map[string]*template.Template, error) {
 	return pages, nil
 }
 
-// render executes a page into a buffer first so an error never sends half a page.
-func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, data any) {
+// layout is what the layout template reads on every page: the feeds for
+// autodiscovery and the site's address for the footer. Every page's data
+// embeds it.
+type layout struct {
+	Feeds   []feedLink
+	SiteURL string
+}
+
+// layout returns the data the layout needs.
+func (s *Server) layout() layout {
+	return layout{Feeds: s.feedLinks(), SiteURL: s.SiteURL}
+}
+
+// render executes a page into a buffer first so an error never sends half
+// a page, then writes it with status.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	var buf bytes.Buffer
 	t, ok := s.pages[name]
 	err := fmt.Errorf("no page %s", name)
@@ -226,12 +256,38 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, name string, dat
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
 
+// messagePage is a page that says one thing: a result or an error.
+type messagePage struct {
+	layout
+	Title   string
+	Message string
+	Home    bool // link back to the index
+}
+
+// message renders a plain page with title and text.
+func (s *Server) message(w http.ResponseWriter, r *http.Request, status int, title, text string) {
+	s.render(w, r, status, "message.html", messagePage{layout: s.layout(), Title: title, Message: text, Home: true})
+}
+
+// serverError logs err and answers 500 with a page that shows nothing of it.
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	s.Logger.Error("serve page", "path", r.URL.Path, "err", err)
+	s.Logger.Error("serve page", "method", r.Method, "path", redactPath(r.URL.Path), "err", err)
 	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+// redactPath drops the token from a link page's path, so logs do not hold
+// working unsubscribe links.
+func redactPath(p string) string {
+	for _, prefix := range []string{"/confirm/", "/preferences/", "/unsubscribe/"} {
+		if strings.HasPrefix(p, prefix) && len(p) > len(prefix) {
+			return prefix + "…"
+		}
+	}
+	return p
 }
 
 // Shutdown is a convenience for stopping an http.Server with a deadline.

@@ -1,0 +1,128 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/msitfeed/msitfeed/feeds"
+)
+
+// feedLink is one autodiscovery link.
+type feedLink struct{ Type, Title, URL string }
+
+type boardRow struct {
+	Name, Newest    string
+	Items           int
+	RSS, Atom, JSON string
+}
+
+type latestRow struct{ Title, URL, Board, Date string }
+
+// boardChoice is one checkbox of a board selection.
+type boardChoice struct {
+	Slug, Name string
+	Checked    bool
+}
+
+// subscribeForm is the subscribe form as shown: empty, or as the visitor
+// filled it with what was wrong.
+type subscribeForm struct {
+	Email, Name string
+	Boards      []boardChoice
+	Token       string // the form token (see csrf.go)
+	Error       string
+}
+
+type indexPage struct {
+	layout
+	Boards []boardRow
+	Latest []latestRow
+	Form   *subscribeForm // nil when sign-up is closed
+}
+
+// feedLinks returns the autodiscovery links for every feed, every format.
+func (s *Server) feedLinks() []feedLink {
+	var out []feedLink
+	names := map[string]string{feeds.AllSlug: "All boards"}
+	slugs := append([]string{feeds.AllSlug}, feeds.BoardSlugs()...)
+	for _, b := range feeds.DefaultBoards() {
+		names[b.Slug] = b.Name
+	}
+	for _, slug := range slugs {
+		out = append(out,
+			feedLink{"application/rss+xml", "MSIT " + names[slug] + " (RSS)", s.BaseURL + "/feeds/" + slug + ".rss"},
+			feedLink{"application/atom+xml", "MSIT " + names[slug] + " (Atom)", s.BaseURL + "/feeds/" + slug + ".atom"},
+			feedLink{"application/feed+json", "MSIT " + names[slug] + " (JSON Feed)", s.BaseURL + "/feeds/" + slug + ".json"})
+	}
+	return out
+}
+
+func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
+	var form *subscribeForm
+	if s.signupOpen() {
+		form = s.newSubscribeForm(nil)
+	}
+	page, err := s.indexPage(r.Context(), form)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	// The form carries a token that expires; a cached copy would fail.
+	w.Header().Set("Cache-Control", "no-cache")
+	s.render(w, r, http.StatusOK, "index.html", page)
+}
+
+// indexPage gathers the boards and latest posts around form.
+func (s *Server) indexPage(ctx context.Context, form *subscribeForm) (indexPage, error) {
+	page := indexPage{layout: s.layout(), Form: form}
+	stats, err := s.Store.Stats(ctx)
+	if err != nil {
+		return page, err
+	}
+	total := 0
+	for _, b := range append([]feeds.Board{{Slug: feeds.AllSlug, Name: "All boards"}}, feeds.DefaultBoards()...) {
+		row := boardRow{Name: b.Name, RSS: "/feeds/" + b.Slug + ".rss", Atom: "/feeds/" + b.Slug + ".atom", JSON: "/feeds/" + b.Slug + ".json"}
+		if st, ok := stats[b.Slug]; ok {
+			row.Items = st.Items
+			total += st.Items
+			if !st.Newest.IsZero() {
+				row.Newest = st.Newest.Format("2006-01-02")
+			}
+		}
+		page.Boards = append(page.Boards, row)
+	}
+	page.Boards[0].Items = total
+	latest, err := s.Store.Items(ctx, feeds.AllSlug, 10)
+	if err != nil {
+		return page, err
+	}
+	for _, it := range latest {
+		page.Latest = append(page.Latest, latestRow{Title: it.Title, URL: it.URL, Board: boardName(it.Board), Date: it.Published.Format("2006-01-02")})
+	}
+	return page, nil
+}
+
+// boardChoices returns a checkbox per board, checked if chosen is empty
+// (all boards) or names it.
+func boardChoices(chosen []string) []boardChoice {
+	var out []boardChoice
+	for _, b := range feeds.DefaultBoards() {
+		c := boardChoice{Slug: b.Slug, Name: b.Name, Checked: len(chosen) == 0}
+		for _, slug := range chosen {
+			if slug == b.Slug {
+				c.Checked = true
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func boardName(slug string) string {
+	for _, b := range feeds.DefaultBoards() {
+		if b.Slug == slug {
+			return b.Name
+		}
+	}
+	return slug
+}
