@@ -187,6 +187,7 @@ type StatusError struct {
 	RetryAfter time.Duration // from the Retry-After header, 0 if none
 }
 
+// Error reads "fetch URL: status N".
 func (e *StatusError) Error() string { return fmt.Sprintf("fetch %s: status %d", e.URL, e.Status) }
 
 // TooLargeError is a body larger than Options.MaxBytes (after
@@ -196,6 +197,7 @@ type TooLargeError struct {
 	Limit int64
 }
 
+// Error names the URL and the limit.
 func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("fetch %s: %s: more than %d bytes", e.URL, ErrTooLarge, e.Limit)
 }
@@ -208,6 +210,7 @@ type RedirectError struct {
 	From, To string
 }
 
+// Error names both ends of the refused redirect.
 func (e *RedirectError) Error() string {
 	return fmt.Sprintf("fetch %s: %s: %s", e.From, ErrCrossHostRedirect, e.To)
 }

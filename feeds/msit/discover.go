@@ -21,6 +21,7 @@ type BoardNotFoundError struct {
 	Text  string // the menu text looked for
 }
 
+// Error names the board and the menu link looked for.
 func (e *BoardNotFoundError) Error() string {
 	return fmt.Sprintf("discover board %s: no menu link with text %q to %s on the home page", e.Board, e.Text, ListPath)
 }

@@ -2,9 +2,12 @@ package msit
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"golang.org/x/net/html"
@@ -13,9 +16,24 @@ import (
 
 // Helpers over golang.org/x/net/html trees shared by the parsers.
 
+// parseHTML parses a page, first replacing bytes that are not UTF-8 (the
+// site's encoding) with U+FFFD so that no invalid text reaches an Item.
 func parseHTML(page []byte) (*html.Node, error) {
-	return html.Parse(bytes.NewReader(page))
+	if !utf8.Valid(page) {
+		page = bytes.ToValidUTF8(page, []byte("\uFFFD"))
+	}
+	doc, err := html.Parse(bytes.NewReader(page))
+	if err != nil {
+		// The parser refuses only extreme nesting; such a page is no page
+		// of the site.
+		return nil, fmt.Errorf("%w: %w", ErrUnparseable, err)
+	}
+	return doc, nil
 }
+
+// ErrUnparseable reports a page the HTML parser refuses (for instance one
+// nested more than 512 elements deep).
+var ErrUnparseable = errors.New("page cannot be parsed as HTML")
 
 func attr(n *html.Node, key string) string {
 	for _, a := range n.Attr {

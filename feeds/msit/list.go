@@ -24,6 +24,7 @@ type NoRowsError struct {
 	Board string // board slug
 }
 
+// Error names the board and what was looked for.
 func (e *NoRowsError) Error() string {
 	return fmt.Sprintf("parse list %s: %s: looked for links calling fn_detail(N) or to view.do?nttSeqNo=N, and for a \"no posts\" message", e.Board, ErrNoRows)
 }
@@ -32,11 +33,11 @@ func (e *NoRowsError) Error() string {
 func (e *NoRowsError) Unwrap() error { return ErrNoRows }
 
 // Field names of the cells the list scripts fill, as in td_<FIELD>_<row>.
+// The row number (NO) is filled too but says nothing feeds.ListRow keeps.
 const (
 	fieldTitle = "NTT_SJ"
 	fieldDate  = "PSTG_YMD"
 	fieldDept  = "CHRG_DEPT_NM"
-	fieldNo    = "NO"
 )
 
 // dateFields are tried in order for a row's date.

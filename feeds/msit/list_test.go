@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/msitfeed/msitfeed/feeds"
 )
@@ -136,6 +137,14 @@ func TestParseListWithoutRowsFails(t *testing.T) {
 	}
 }
 
+func TestParseListRefusesDeepNesting(t *testing.T) {
+	page := strings.Repeat("<div>", 600) + `<a onclick="fn_detail(1)">x</a>`
+	_, err := ParseList(mustURL(t, testListURL), testPress, []byte(page))
+	if !errors.Is(err, ErrUnparseable) {
+		t.Errorf("error = %v, want ErrUnparseable", err)
+	}
+}
+
 func FuzzParseList(f *testing.F) {
 	for _, name := range []string{"list_press.html", "list_photo.html", "list_plain.html", "list_empty.html", "list_broken.html", "list_truncated.html"} {
 		f.Add(readTestdata(f, name))
@@ -145,12 +154,15 @@ func FuzzParseList(f *testing.F) {
 	f.Fuzz(func(t *testing.T, page []byte) {
 		for _, b := range []feeds.Board{testPress, testPhoto} {
 			lp, err := ParseList(base, b, page)
-			if err != nil && !errors.Is(err, ErrNoRows) {
+			if err != nil && !errors.Is(err, ErrNoRows) && !errors.Is(err, ErrUnparseable) {
 				t.Fatalf("unexpected error kind: %v", err)
 			}
 			for _, r := range lp.Rows {
 				if r.ID <= 0 {
 					t.Fatalf("row with id %d", r.ID)
+				}
+				if !utf8.ValidString(r.Title) || !utf8.ValidString(r.Department) || !utf8.ValidString(r.Thumbnail) {
+					t.Fatalf("invalid UTF-8 in row %+v", r)
 				}
 				if !r.Published.IsZero() && r.Published.Location() != feeds.KST {
 					t.Fatalf("date %v not in KST", r.Published)

@@ -27,6 +27,7 @@ type DisallowedError struct {
 	URL string
 }
 
+// Error names the URL robots.txt disallows.
 func (e *DisallowedError) Error() string { return fmt.Sprintf("fetch %s: %s", e.URL, ErrDisallowed) }
 
 // Unwrap makes errors.Is(err, ErrDisallowed) true.
