@@ -2,13 +2,25 @@ package web
 
 import (
 	"context"
+	"html/template"
 	"net/http"
 
 	"github.com/msitfeed/msitfeed/feeds"
 )
 
 // feedLink is one autodiscovery link.
-type feedLink struct{ Type, Title, URL string }
+type feedLink struct {
+	Type  template.HTMLAttr // type="…": html/template would write the + of a media type as &#43;, which naive feed finders miss
+	Title string
+	URL   string
+}
+
+// feedTypes are the media types of the feed formats, as attributes.
+var feedTypes = map[string]template.HTMLAttr{
+	"rss":  `type="application/rss+xml"`,
+	"atom": `type="application/atom+xml"`,
+	"json": `type="application/feed+json"`,
+}
 
 type boardRow struct {
 	Name, Newest    string
@@ -50,9 +62,9 @@ func (s *Server) feedLinks() []feedLink {
 	}
 	for _, slug := range slugs {
 		out = append(out,
-			feedLink{"application/rss+xml", "MSIT " + names[slug] + " (RSS)", s.BaseURL + "/feeds/" + slug + ".rss"},
-			feedLink{"application/atom+xml", "MSIT " + names[slug] + " (Atom)", s.BaseURL + "/feeds/" + slug + ".atom"},
-			feedLink{"application/feed+json", "MSIT " + names[slug] + " (JSON Feed)", s.BaseURL + "/feeds/" + slug + ".json"})
+			feedLink{feedTypes["rss"], "MSIT " + names[slug] + " (RSS)", s.BaseURL + "/feeds/" + slug + ".rss"},
+			feedLink{feedTypes["atom"], "MSIT " + names[slug] + " (Atom)", s.BaseURL + "/feeds/" + slug + ".atom"},
+			feedLink{feedTypes["json"], "MSIT " + names[slug] + " (JSON Feed)", s.BaseURL + "/feeds/" + slug + ".json"})
 	}
 	return out
 }

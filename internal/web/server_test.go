@@ -1,0 +1,243 @@
+package web
+
+import (
+	"bytes"
+	"encoding/xml"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/mailer"
+	"github.com/msitfeed/msitfeed/templates"
+)
+
+func TestIndex(t *testing.T) {
+	e := newEnv(t, nil)
+	code, hdr, body := e.get("/")
+	if code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	for _, b := range feeds.DefaultBoards() {
+		for _, ext := range []string{"rss", "atom", "json"} {
+			if !strings.Contains(body, `<a href="/feeds/`+b.Slug+`.`+ext+`">`) {
+				t.Errorf("no %s link for %s", ext, b.Slug)
+			}
+		}
+		if !strings.Contains(body, `<input type="checkbox" name="board" value="`+b.Slug+`" checked>`) {
+			t.Errorf("no checked box for %s", b.Slug)
+		}
+	}
+	for _, want := range []string{`<a href="/feeds/all.rss">`, "MSIT announces 6G strategy", "Quantum computing roadmap &amp; budget",
+		`<form method="post" action="/subscribe#subscribe">`, `type="email"`, `name="name"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("index lacks %s", want)
+		}
+	}
+	if !strings.Contains(hdr.Get("Content-Security-Policy"), "default-src 'none'") || hdr.Get("Referrer-Policy") != "no-referrer" {
+		t.Errorf("security headers missing: %v", hdr)
+	}
+	if strings.Contains(body, "<script") {
+		t.Error("the index has a script")
+	}
+}
+
+// TestAutodiscovery checks that every page, whatever it says, names every
+// feed in every format for feed readers and browsers to discover.
+func TestAutodiscovery(t *testing.T) {
+	e := newEnv(t, nil)
+	s := e.addSub("reader@example.org", mailer.StatusPending)
+	pages := map[string]func() string{
+		"index": func() string { _, _, b := e.get("/"); return b },
+		"subscribe answer": func() string {
+			return e.subscribe("new@example.org")
+		},
+		"subscribe form with an error": func() string {
+			_, _, b := e.post("/subscribe", map[string][]string{"token": {e.formToken()}, "email": {"x"}, "board": {"press"}})
+			return b
+		},
+		"confirm":      func() string { _, _, b := e.get("/confirm/" + e.sign(mailer.PurposeConfirm, s.UID)); return b },
+		"preferences":  func() string { _, _, b := e.get("/preferences/" + e.sign(mailer.PurposePreferences, s.UID)); return b },
+		"unsubscribe":  func() string { _, _, b := e.get("/unsubscribe/" + e.sign(mailer.PurposeUnsubscribe, s.UID)); return b },
+		"invalid link": func() string { _, _, b := e.get("/confirm/nonsense"); return b },
+		"form refused": func() string {
+			_, _, b := e.do(e.formRequest("/subscribe", nil, "cross-site"))
+			return b
+		},
+	}
+	for name, get := range pages {
+		t.Run("the "+name+" page has every feed", func(t *testing.T) {
+			body := get()
+			for _, slug := range append([]string{feeds.AllSlug}, feeds.BoardSlugs()...) {
+				for _, f := range []struct{ typ, ext string }{{"application/rss+xml", "rss"}, {"application/atom+xml", "atom"}, {"application/feed+json", "json"}} {
+					want := `<link rel="alternate" type="` + f.typ + `"`
+					href := `href="` + e.base + `/feeds/` + slug + `.` + f.ext + `"`
+					if !strings.Contains(body, want) || !strings.Contains(body, href) {
+						t.Errorf("no autodiscovery link %s %s", f.typ, href)
+					}
+				}
+			}
+			if n := strings.Count(body, `<link rel="alternate"`); n != 18 {
+				t.Errorf("%d autodiscovery links, want 18", n)
+			}
+		})
+	}
+}
+
+func TestFeedXSL(t *testing.T) {
+	e := newEnv(t, nil)
+	code, hdr, body := e.get(FeedXSLPath)
+	if code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if ct := hdr.Get("Content-Type"); ct != "text/xsl; charset=utf-8" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	if body != string(templates.FeedXSL) {
+		t.Error("body is not the embedded stylesheet")
+	}
+	t.Run("it is well-formed XML in the XSLT namespace", func(t *testing.T) {
+		d := xml.NewDecoder(strings.NewReader(body))
+		var root xml.StartElement
+		for {
+			tok, err := d.Token()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if se, ok := tok.(xml.StartElement); ok && root.Name.Local == "" {
+				root = se
+			}
+		}
+		if root.Name.Space != "http://www.w3.org/1999/XSL/Transform" || root.Name.Local != "stylesheet" {
+			t.Errorf("root element %v", root.Name)
+		}
+		for _, want := range []string{`match="item"`, `match="atom:entry"`, `xmlns:atom="http://www.w3.org/2005/Atom"`, `id="subscribe-note"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("stylesheet lacks %s", want)
+			}
+		}
+	})
+	t.Run("a second fetch with its ETag is answered 304", func(t *testing.T) {
+		r := httptest.NewRequest(http.MethodGet, FeedXSLPath, nil)
+		r.Header.Set("If-None-Match", hdr.Get("ETag"))
+		if code, _, _ := e.do(r); code != http.StatusNotModified {
+			t.Errorf("status %d, want 304", code)
+		}
+	})
+	t.Run("RSS and Atom name the stylesheet and are still served by the feed handler", func(t *testing.T) {
+		for _, f := range []string{"/feeds/press.rss", "/feeds/all.atom"} {
+			code, hdr, body := e.get(f)
+			if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "application/") {
+				t.Errorf("%s: %d %s", f, code, hdr.Get("Content-Type"))
+			}
+			if !strings.Contains(body, `<?xml-stylesheet href="`+FeedXSLPath+`" type="text/xsl"?>`) {
+				t.Errorf("%s does not name the stylesheet:\n%.300s", f, body)
+			}
+		}
+		_, _, body := e.get("/feeds/press.json")
+		if strings.Contains(body, "xsl") {
+			t.Error("the JSON feed names a stylesheet")
+		}
+	})
+}
+
+func TestHealthzAndStyle(t *testing.T) {
+	e := newEnv(t, nil)
+	if code, _, body := e.get("/healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("healthz: %d %q", code, body)
+	}
+	code, hdr, body := e.get("/static/style.css")
+	if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "text/css") || !strings.Contains(body, "@media") {
+		t.Errorf("style: %d %s", code, hdr.Get("Content-Type"))
+	}
+}
+
+func TestWithoutSubscriptions(t *testing.T) {
+	e := newEnv(t, func(s *Server) { s.Mailer, s.Subscribers = nil, nil })
+	_, _, body := e.get("/")
+	if strings.Contains(body, `name="token"`) {
+		t.Error("the form is shown without a mailer")
+	}
+	for _, p := range []string{"/confirm/x", "/preferences/x", "/unsubscribe/x"} {
+		if code, _, _ := e.get(p); code != http.StatusNotFound {
+			t.Errorf("%s: %d, want 404", p, code)
+		}
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newLimiter(RateLimit{Every: time.Minute, Burst: 2, MaxKeys: 3})
+	l.now = func() time.Time { return now }
+
+	t.Run("a key gets its burst, then one per interval", func(t *testing.T) {
+		got := []bool{l.allow("a"), l.allow("a"), l.allow("a")}
+		if !got[0] || !got[1] || got[2] {
+			t.Errorf("burst: %v, want true true false", got)
+		}
+		now = now.Add(time.Minute)
+		if !l.allow("a") || l.allow("a") {
+			t.Error("after a minute: want one more, then none")
+		}
+	})
+	t.Run("the map never holds more than MaxKeys, least recently seen out first", func(t *testing.T) {
+		for _, k := range []string{"b", "c", "a", "d", "e", "f"} {
+			l.allow(k)
+			if n := l.len(); n > 3 {
+				t.Fatalf("%d keys after %s, want at most 3", n, k)
+			}
+		}
+		if _, ok := l.keys["a"]; ok {
+			t.Error("a is still remembered after three newer keys")
+		}
+	})
+}
+
+func TestClientKey(t *testing.T) {
+	tests := []struct {
+		name, header, remote, value, want string
+	}{
+		{"an IPv4 connection is keyed by its address", "", "192.0.2.1:4000", "", "192.0.2.1"},
+		{"an IPv6 connection is keyed by its /64", "", "[2001:db8:a:b:c:d:e:f]:4000", "", "2001:db8:a:b::/64"},
+		{"an IPv4-mapped IPv6 address is IPv4", "", "[::ffff:192.0.2.9]:4000", "", "192.0.2.9"},
+		{"a proxy header is used when configured", "X-Real-IP", "10.0.0.1:1", "203.0.113.5", "203.0.113.5"},
+		{"X-Forwarded-For counts its rightmost entry", "X-Forwarded-For", "10.0.0.1:1", "6.6.6.6, 203.0.113.5", "203.0.113.5"},
+		{"a proxy header that does not parse falls back to the connection", "X-Real-IP", "10.0.0.1:1", "unknown", "10.0.0.1"},
+		{"a header is ignored unless configured", "", "192.0.2.1:4000", "203.0.113.5", "192.0.2.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &Server{ClientIPHeader: tt.header}
+			r := httptest.NewRequest(http.MethodPost, "/subscribe", nil)
+			r.RemoteAddr = tt.remote
+			r.Header.Set("X-Real-IP", tt.value)
+			r.Header.Set("X-Forwarded-For", tt.value)
+			if got := s.clientKey(r); got != tt.want {
+				t.Errorf("key %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLogsHoldNoTokens(t *testing.T) {
+	var logs bytes.Buffer
+	e := newEnv(t, nil)
+	e.srv.Logger = newTestLogger(&logs)
+	s := e.addSub("reader@example.org", mailer.StatusActive)
+	tok := e.sign(mailer.PurposeUnsubscribe, s.UID)
+	e.post("/unsubscribe/"+tok, map[string][]string{"List-Unsubscribe": {"One-Click"}})
+	e.get("/unsubscribe/" + tok)
+	if strings.Contains(logs.String(), tok) || strings.Contains(logs.String(), "reader@example.org") {
+		t.Errorf("logs hold a token or an address:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "/unsubscribe/…") {
+		t.Errorf("no request logged:\n%s", logs.String())
+	}
+}
