@@ -96,7 +96,13 @@ func BuildEntry(ctx context.Context, store *Store, opts Options, board string, f
 	if err != nil {
 		return nil, fmt.Errorf("build %s.%s: %w", board, format, err)
 	}
-	meta := opts.Meta(boards, board, format, limit, NewestUpdate(items, changed))
+	// The feed changed when its board last changed (a post stored or edited),
+	// even if the new post's own dates are older than the newest shown.
+	updated := NewestUpdate(items, changed)
+	if changed.After(updated) {
+		updated = changed
+	}
+	meta := opts.Meta(boards, board, format, limit, updated)
 	body, err := Render(meta, items, format)
 	if err != nil {
 		return nil, fmt.Errorf("build %s.%s: %w", board, format, err)

@@ -221,8 +221,11 @@ func itemPublished(it Item) time.Time {
 	return time.Time{}
 }
 
+// itemUpdated is when a reader should consider the item last changed: the
+// time msitfeed saw an edit, or for a post never edited its publication, so
+// a first crawl does not make every old post look freshly updated.
 func itemUpdated(it Item) time.Time {
-	if !it.Updated.IsZero() {
+	if !it.Updated.IsZero() && it.Updated.After(it.FirstSeen) {
 		return it.Updated
 	}
 	return itemPublished(it)

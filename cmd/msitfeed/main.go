@@ -32,6 +32,8 @@ type Main struct {
 	Environ []string
 
 	log *slog.Logger
+	// ready, if set, receives the HTTP address once serve listens (tests).
+	ready chan<- string
 }
 
 // NewMain returns a Main reading and writing the given streams.

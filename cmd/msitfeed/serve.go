@@ -39,7 +39,7 @@ func (m *Main) runServe(ctx context.Context, configPath string, args []string) e
 		return err
 	}
 	defer d.Close()
-	return m.serve(ctx, cfg, d, !*noSched, nil)
+	return m.serve(ctx, cfg, d, !*noSched, m.ready)
 }
 
 // serve runs the HTTP server (and, if withScheduler, the scheduler) until

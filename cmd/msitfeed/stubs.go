@@ -12,9 +12,6 @@ import (
 func (m *Main) runStatus(ctx context.Context, configPath string, args []string) error {
 	return usagef("status: not built yet")
 }
-func (m *Main) runDemo(ctx context.Context, configPath string, args []string) error {
-	return usagef("demo: not built yet")
-}
 
 // digestJob returns the scheduled digest run, or nil while mail is not set up.
 func (m *Main) digestJob(cfg config.Config, d *sql.DB) (func(context.Context) error, error) {
