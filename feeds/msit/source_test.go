@@ -204,3 +204,24 @@ func TestSourceErrorsNameTheWork(t *testing.T) {
 		t.Errorf("missing post: error = %v", err)
 	}
 }
+
+// Source is what the crawl loop in feeds consumes.
+var _ feeds.Source = (*msit.Source)(nil)
+
+// BenchmarkSourceList measures a list page through the whole client (rate
+// limiter, robots.txt, HTTP) against the fake site.
+func BenchmarkSourceList(b *testing.B) {
+	site := msittest.NewSite(msittest.SamplePosts())
+	srv := httptest.NewServer(site)
+	defer srv.Close()
+	base, _ := url.Parse(srv.URL)
+	c := msit.NewClient(msit.Options{BaseURL: srv.URL, Rate: 1e9, HTTPClient: srv.Client()})
+	src := msit.NewSource(c, base)
+	press := msittest.Boards()[1]
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := src.List(ctx, press, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
