@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -9,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -102,30 +104,60 @@ func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOption
 	if maxLine <= 0 {
 		maxLine = DefaultMaxLine
 	}
+	now := s.Now()
+	br := bufio.NewReader(r)
+	var rows []importRow
+	var err error
+	if looksLikeJSON(br) {
+		rows, err = readJSONRows(br, now, &rep)
+	} else {
+		rows, err = readCSVRows(br, maxLine, now, &rep)
+	}
+	if err != nil {
+		return rep, err
+	}
+	sort.SliceStable(rep.Errors, func(i, j int) bool { return rep.Errors[i].Line < rep.Errors[j].Line })
+	if err := ctx.Err(); err != nil {
+		return rep, err
+	}
+
+	rows = dropDuplicateRows(rows, &rep)
+	if err := s.insertRows(ctx, rows, &rep, opts.SkipInvalid || len(rep.Errors) == 0); err != nil {
+		return rep, err
+	}
+	sort.SliceStable(rep.Notes, func(i, j int) bool { return rep.Notes[i].Line < rep.Notes[j].Line })
+	rep.Skipped = len(rep.Notes)
+	if len(rep.Errors) > 0 && !opts.SkipInvalid {
+		return rep, fmt.Errorf("import: %w: %d invalid, nothing imported", ErrInvalidRows, len(rep.Errors))
+	}
+	return rep, nil
+}
+
+// readCSVRows reads the valid rows of a CSV file, adding the invalid ones
+// to rep.Errors.
+func readCSVRows(r io.Reader, maxLine int, now time.Time, rep *ImportReport) ([]importRow, error) {
 	guard := newLineGuard(r, maxLine)
 	cr := csv.NewReader(guard)
 	cr.FieldsPerRecord = -1
 	cr.ReuseRecord = true
-	now := s.Now()
 
 	header, err := cr.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			if len(guard.long) > 0 {
-				return rep, fmt.Errorf("%w: line 1 is longer than %d bytes; expected a header such as email,name,boards,status", ErrBadFile, maxLine)
+				return nil, fmt.Errorf("%w: line 1 is longer than %d bytes; expected a header such as email,name,boards,status", ErrBadFile, maxLine)
 			}
-			return rep, fmt.Errorf("%w: the file is empty; expected a header such as email,name,boards,status", ErrBadFile)
+			return nil, fmt.Errorf("%w: the file is empty; expected a header such as email,name,boards,status", ErrBadFile)
 		}
-		return rep, fmt.Errorf("%w: header: %v", ErrBadFile, csvReason(err))
+		return nil, fmt.Errorf("%w: header: %v", ErrBadFile, csvReason(err))
 	}
 	line, _ := cr.FieldPos(0)
 	cols, err := parseHeader(header)
 	if err != nil {
-		return rep, fmt.Errorf("%w: line %d: %v", ErrBadFile, line, err)
+		return nil, fmt.Errorf("%w: line %d: %v", ErrBadFile, line, err)
 	}
 
 	var rows []importRow
-	firstLine := map[string]int{}
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -139,7 +171,7 @@ func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOption
 			continue
 		}
 		if err != nil {
-			return rep, fmt.Errorf("%w: %v", ErrBadFile, err)
+			return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
 		}
 		start, _ := cr.FieldPos(0)
 		last, _ := cr.FieldPos(len(rec) - 1)
@@ -154,31 +186,28 @@ func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOption
 		if row.key == "" {
 			continue // a line of empty cells, as spreadsheets write
 		}
-		if prev, dup := firstLine[row.key]; dup {
-			rep.Notes = append(rep.Notes, LineError{start, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, prev)})
-			continue
-		}
-		firstLine[row.key] = start
 		row.line = start
 		rows = append(rows, row)
 	}
 	for _, l := range guard.long {
 		rep.Errors = append(rep.Errors, LineError{l.line, fmt.Sprintf("line is %d bytes, longer than the %d allowed; not a subscriber row", l.size, maxLine)})
 	}
-	sort.SliceStable(rep.Errors, func(i, j int) bool { return rep.Errors[i].Line < rep.Errors[j].Line })
-	if err := ctx.Err(); err != nil {
-		return rep, err
-	}
+	return rows, nil
+}
 
-	if err := s.insertRows(ctx, rows, &rep, opts.SkipInvalid || len(rep.Errors) == 0); err != nil {
-		return rep, err
+// dropDuplicateRows keeps the first row of each address, noting the others.
+func dropDuplicateRows(rows []importRow, rep *ImportReport) []importRow {
+	firstLine := map[string]int{}
+	out := rows[:0]
+	for _, row := range rows {
+		if prev, dup := firstLine[row.key]; dup {
+			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, prev)})
+			continue
+		}
+		firstLine[row.key] = row.line
+		out = append(out, row)
 	}
-	sort.SliceStable(rep.Notes, func(i, j int) bool { return rep.Notes[i].Line < rep.Notes[j].Line })
-	rep.Skipped = len(rep.Notes)
-	if len(rep.Errors) > 0 && !opts.SkipInvalid {
-		return rep, fmt.Errorf("import: %w: %d invalid, nothing imported", ErrInvalidRows, len(rep.Errors))
-	}
-	return rep, nil
+	return out
 }
 
 // insertRows inserts the rows whose address is not yet known, in batches in
@@ -255,6 +284,149 @@ func (s *Subscribers) insertRows(ctx context.Context, rows []importRow, rep *Imp
 		return fmt.Errorf("import: %w", err)
 	}
 	return nil
+}
+
+// maxJSONImport bounds a JSON import, which is read whole to number its lines.
+const maxJSONImport = 256 << 20
+
+// looksLikeJSON reports whether the input starts (after a byte order mark
+// and white space) with "[", the start of a JSON export.
+func looksLikeJSON(br *bufio.Reader) bool {
+	for n := 1; ; n++ {
+		b, err := br.Peek(n)
+		if err != nil || n > 4096 {
+			return false
+		}
+		switch c := b[n-1]; {
+		case c == '[':
+			return true
+		case c == ' ' || c == '\t' || c == '\r' || c == '\n':
+		case n <= 3 && bytes.HasPrefix(utf8BOM, b):
+		default:
+			return false
+		}
+	}
+}
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// readJSONRows reads the valid rows of a JSON export (an array of objects
+// with the CSV column names as keys, boards a string or an array of
+// strings), adding the invalid ones to rep.Errors with the line each
+// object starts on.
+func readJSONRows(r io.Reader, now time.Time, rep *ImportReport) ([]importRow, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxJSONImport+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
+	}
+	if len(data) > maxJSONImport {
+		return nil, fmt.Errorf("%w: JSON larger than %d MB; split it or use CSV", ErrBadFile, maxJSONImport>>20)
+	}
+	data = bytes.TrimPrefix(data, utf8BOM)
+	lineAt := func(off int64) int { return 1 + bytes.Count(data[:min(int(off), len(data))], []byte{'\n'}) }
+	if !utf8.Valid(data) {
+		bad := 0
+		for len(data[bad:]) > 0 {
+			r, size := utf8.DecodeRune(data[bad:])
+			if r == utf8.RuneError && size <= 1 {
+				break
+			}
+			bad += size
+		}
+		return nil, fmt.Errorf("%w: line %d: not UTF-8 (save the file as UTF-8)", ErrBadFile, lineAt(int64(bad)))
+	}
+	syntax := func(err error) error {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return fmt.Errorf("%w: line %d: %v", ErrBadFile, lineAt(se.Offset), err)
+		}
+		return fmt.Errorf("%w: %v", ErrBadFile, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil {
+		return nil, syntax(err)
+	}
+	cols := columns{}
+	for i, c := range csvColumns {
+		cols[c] = i
+	}
+	var rows []importRow
+	for dec.More() {
+		off := dec.InputOffset()
+		for off < int64(len(data)) && bytes.IndexByte([]byte(" \t\r\n,"), data[off]) >= 0 {
+			off++
+		}
+		line := lineAt(off)
+		var obj map[string]json.RawMessage
+		if err := dec.Decode(&obj); err != nil {
+			var te *json.UnmarshalTypeError
+			if !errors.As(err, &te) {
+				return nil, syntax(err)
+			}
+			rep.Errors = append(rep.Errors, LineError{line, "not an object with the fields " + strings.Join(csvColumns, ", ")})
+			continue
+		}
+		rec, err := jsonRecord(obj)
+		if err == nil {
+			var row importRow
+			if row, err = cols.row(rec, now); err == nil {
+				if row.key == "" {
+					err = errors.New("no email")
+				} else {
+					row.line = line
+					rows = append(rows, row)
+					continue
+				}
+			}
+		}
+		rep.Errors = append(rep.Errors, LineError{line, err.Error()})
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, syntax(err)
+	}
+	return rows, nil
+}
+
+// jsonRecord turns one exported object into a record in csvColumns order.
+func jsonRecord(obj map[string]json.RawMessage) ([]string, error) {
+	rec := make([]string, len(csvColumns))
+	var unknown []string
+	for k, raw := range obj {
+		i := slices.Index(csvColumns, strings.ToLower(k))
+		if i < 0 {
+			unknown = append(unknown, fmt.Sprintf("%q", k))
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return nil, err
+		}
+		switch v := v.(type) {
+		case nil:
+		case string:
+			rec[i] = v
+		case []any:
+			if csvColumns[i] != "boards" {
+				return nil, fmt.Errorf("%s must be a string", k)
+			}
+			var bs []string
+			for _, b := range v {
+				s, ok := b.(string)
+				if !ok {
+					return nil, errors.New("boards must be strings")
+				}
+				bs = append(bs, s)
+			}
+			rec[i] = strings.Join(bs, ",")
+		default:
+			return nil, fmt.Errorf("%s must be a string", k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return nil, fmt.Errorf("unknown field %s (fields are %s)", strings.Join(unknown, ", "), strings.Join(csvColumns, ", "))
+	}
+	return rec, nil
 }
 
 // columns maps the columns of an import file to their index.

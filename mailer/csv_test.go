@@ -354,11 +354,76 @@ func TestExport_RoundTrips(t *testing.T) {
 			}
 		}
 	})
+	t.Run("the JSON export imports back as the same list", func(t *testing.T) {
+		var out bytes.Buffer
+		if err := src.Export(ctx, &out, "json"); err != nil {
+			t.Fatal(err)
+		}
+		dst, _ := openSubscribers(t)
+		rep, err := dst.Import(ctx, &out, ImportOptions{})
+		if err != nil || rep.Added != len(want) {
+			t.Fatalf("added %d: %v %v", rep.Added, err, lineErrors(rep.Errors))
+		}
+		got, err := dst.List(ctx, ListFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(comparable(got), comparable(want)) {
+			t.Errorf("JSON round trip differs:\n got  %+v\n want %+v", comparable(got), comparable(want))
+		}
+	})
 	t.Run("an unknown format is an error", func(t *testing.T) {
 		if err := src.Export(ctx, &bytes.Buffer{}, "xml"); err == nil {
 			t.Error("no error")
 		}
 	})
+}
+
+func TestImport_JSON(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name   string
+		in     string
+		err    error
+		errMsg string
+		added  int
+		errors []string
+		notes  []string
+	}{
+		{
+			name: "objects are numbered by the line they start on",
+			in: "\ufeff [\n" +
+				`  {"email":"a@example.org","boards":["press"]},` + "\n" +
+				`  {"email":"b@example.org","boards":"sport"},` + "\n" +
+				`  {"email":"c@example.org",` + "\n" + `   "phone":"1"},` + "\n" +
+				`  {"email":"A@example.org"},` + "\n" +
+				`  {"email":3},` + "\n" +
+				`  "x@example.org"` + "\n]",
+			err:    ErrInvalidRows,
+			errors: []string{`3: unknown board "sport"`, `4: unknown field "phone"`, "7: email must be a string", "8: not an object"},
+			notes:  []string{"6: duplicate of line 2"},
+		},
+		{name: "a syntax error names its line", in: "[\n{\"email\":\"a@example.org\"},\n{\"email\" \"b\"}\n]", err: ErrBadFile, errMsg: "line 3:"},
+		{name: "Latin-1 bytes are refused with their line", in: "[\n{\"email\":\"a@example.org\",\n\"name\":\"Jos\xe9\"}]", err: ErrBadFile, errMsg: "line 3: not UTF-8"},
+		{name: "an empty array imports nothing", in: " []\n"},
+		{name: "a valid array imports", in: `[{"email":"a@example.org","status":"pending"},{"email":"b@example.org","boards":[]}]`, added: 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, _ := openSubscribers(t)
+			rep, err := s.Import(ctx, strings.NewReader(tt.in), ImportOptions{})
+			if tt.err == nil && err != nil || tt.err != nil && !errors.Is(err, tt.err) {
+				t.Fatalf("err = %v, want %v", err, tt.err)
+			}
+			if tt.errMsg != "" && !strings.Contains(err.Error(), tt.errMsg) {
+				t.Errorf("err = %q, want it to say %q", err, tt.errMsg)
+			}
+			if rep.Added != tt.added {
+				t.Errorf("added %d, want %d", rep.Added, tt.added)
+			}
+			matchLines(t, "errors", rep.Errors, tt.errors)
+			matchLines(t, "notes", rep.Notes, tt.notes)
+		})
+	}
 }
 
 // importRows builds a CSV of n distinct active subscribers.
