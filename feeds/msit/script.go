@@ -7,10 +7,10 @@ import (
 
 // The list pages fill their cells from inline scripts. Rather than match the
 // scripts with patterns, which would also match the commented-out and dead
-// statements the site leaves in them, this file runs (over the tokens of jslex.go)
-// the handful of statement forms the site uses: variable assignment and
-// concatenation, unescape(), if with literal comparisons, and jQuery's
-// $(selector).html(value) / .text(value). Anything else is skipped.
+// statements the site leaves in them, this file runs, over the tokens of
+// jslex.go, the handful of statement forms the site uses: variable
+// assignment and concatenation, unescape(), if with literal comparisons, and
+// jQuery's $(selector).html(value) / .text(value). Anything else is skipped.
 
 // scriptRun interprets inline scripts of one page in document order, sharing
 // variables between them as a browser's global scope would, and records the
@@ -27,8 +27,8 @@ func newScriptRun() *scriptRun {
 // run executes one script's source.
 func (r *scriptRun) run(src string) {
 	p := &scriptParser{run: r, toks: tokenizeJS(src)}
-	// A bound on the steps keeps a malformed script from looping: every
-	// statement consumes at least one token.
+	// Every pass consumes at least one token, so a malformed script cannot
+	// loop.
 	for !p.eof() {
 		start := p.pos
 		p.statement(true)
