@@ -33,9 +33,14 @@ import (
 //
 // Export writes exactly these columns, so an export imports back into an
 // empty database as the same list: unsubscribed and bounced rows come back
-// as suppression records with their status and times. Import never sends
-// mail and never changes an existing subscriber: a row whose address is
-// already known is skipped and reported, whatever either status is.
+// as suppression records with their status and times. Import also reads the
+// JSON export (an array of objects with these names as keys), recognised by
+// its leading "[". Import never sends mail — pending rows wait for a
+// confirmation sent by other means — and never changes an existing
+// subscriber: a row whose address is already known is skipped and reported,
+// whatever either status is. Bounce counts and UIDs are not exported; an
+// imported subscriber gets a new UID, so links in mail sent from the old
+// database do not carry over.
 
 // LineError is a problem with one line of an import file. Line is the
 // physical line number in the file (1 = the header), counting the lines
@@ -93,8 +98,8 @@ type importRow struct {
 	sub  Subscriber
 }
 
-// Import reads subscribers from CSV (see the format above) and adds them in
-// one transaction. It returns an error wrapping ErrBadFile if the file has
+// Import reads subscribers from CSV or from a JSON export (see the format
+// above) and adds them in one transaction, in batches. It returns an error wrapping ErrBadFile if the file has
 // no usable header, ErrInvalidRows if a row is invalid and SkipInvalid is
 // not set (nothing is imported then), or a database error; the report is
 // filled in every case.

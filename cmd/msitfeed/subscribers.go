@@ -32,7 +32,9 @@ commands:
   list [--status S] [--board B] [--format table|csv|json]
   import FILE|- [--skip-invalid]
                  CSV with a header: email, and optionally name, boards, status
-                 (the columns export writes are accepted too)
+                 (default active); export's columns and its JSON are accepted
+                 too. Nothing is imported if a row is invalid, unless
+                 --skip-invalid; known addresses are skipped, never changed
   export [--format csv|json]
 
 boards: notice, press, photo, trends, newsletter, or all (the default)
