@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// SampleToday is the date SamplePosts are dated back from.
-var SampleToday = time.Date(2024, time.November, 29, 0, 0, 0, 0, time.UTC)
+// SampleToday returns the date SamplePosts are dated back from:
+// 2024-11-29. The newest sample post of each board is on or before it.
+func SampleToday() time.Time { return time.Date(2024, time.November, 29, 0, 0, 0, 0, time.UTC) }
 
 // SamplePostsPerBoard is how many posts SamplePosts gives each board.
 const SamplePostsPerBoard = 25
@@ -99,7 +100,7 @@ func sampleTitle(board string, i int) string {
 var sampleIDBase = map[string]int64{"notice": 3000, "press": 1284 - SamplePostsPerBoard, "photo": 5480, "trends": 700, "newsletter": 200}
 
 // SamplePosts returns a fixed, realistic set of posts: SamplePostsPerBoard
-// for each of the five boards, dated back from SampleToday, with titles
+// for each of the five boards, dated back from SampleToday(), with titles
 // holding curly quotes, Korean, an emoji beyond the BMP and ampersands;
 // press releases with a PDF and an HWP attachment; photo news with
 // thumbnails. Every call returns the same posts.
@@ -108,7 +109,7 @@ func SamplePosts() []Post {
 	for bi, bd := range Boards() {
 		for i := range SamplePostsPerBoard {
 			id := sampleIDBase[bd.Slug] + int64(SamplePostsPerBoard-i)
-			date := SampleToday.AddDate(0, 0, -(i*3 + bi))
+			date := SampleToday().AddDate(0, 0, -(i*3 + bi))
 			p := Post{
 				Board:      bd.Slug,
 				ID:         id,

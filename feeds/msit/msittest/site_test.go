@@ -167,8 +167,8 @@ func TestSamplePosts(t *testing.T) {
 			t.Errorf("duplicate post %s", key)
 		}
 		seen[key] = true
-		if p.Date >= SampleToday.AddDate(0, 0, 1).Format("2006-01-02") {
-			t.Errorf("post %d dated %s, after %s", p.ID, p.Date, SampleToday)
+		if p.Date >= SampleToday().AddDate(0, 0, 1).Format("2006-01-02") {
+			t.Errorf("post %d dated %s, after %s", p.ID, p.Date, SampleToday())
 		}
 		if strings.TrimSpace(p.Title) != p.Title || strings.Contains(p.Title, "  ") {
 			t.Errorf("title %q has stray spaces", p.Title)
