@@ -509,7 +509,7 @@ func (m *Mailer) deliver(ctx context.Context, digestID int64, jobs []*job) *runS
 	if len(jobs) == 0 {
 		return stats
 	}
-	q := newJobQueue(jobs, m.Now)
+	q := newJobQueue(jobs, time.Now) // backoff runs on real time, whatever m.Now says
 	rec := newRecorder(m.db)
 	recDone := make(chan struct{})
 	go func() { rec.run(); close(recDone) }()
@@ -605,7 +605,7 @@ func (m *Mailer) worker(ctx context.Context, digestID int64, q *jobQueue, rec *r
 				return
 			}
 			stats.add(0, 0, de, nil)
-			j.at = o.At
+			j.at = time.Now()
 			q.retry(j)
 			if connFails > retries {
 				m.Log.Warn("digest send: giving up on the connection", "digest", digestID, "error", de, "tries", connFails)
@@ -627,7 +627,7 @@ func (m *Mailer) worker(ctx context.Context, digestID int64, q *jobQueue, rec *r
 				q.done() // stays pending for the next run
 				continue
 			}
-			j.at = o.At.Add(m.backoff(j.tries))
+			j.at = time.Now().Add(m.backoff(j.tries))
 			q.retry(j)
 		default:
 			o.Status, o.Attempted, o.Bounce = deliveryFailed, true, de.Bounce
