@@ -72,12 +72,17 @@ func (m *Main) newCrawler(cfg config.Config, store *feeds.Store) (*feeds.Crawler
 	if err != nil {
 		return nil, usagef("config source.url: %v", err)
 	}
+	retries := cfg.Source.Retries
+	if retries == 0 {
+		retries = -1 // msit reads 0 as "the default"; the config means none
+	}
 	client := msit.NewClient(msit.Options{
 		BaseURL:      cfg.Source.URL,
 		Rate:         cfg.Source.Rate,
 		Contact:      cfg.Source.Contact,
 		Timeout:      cfg.Source.Timeout,
-		Retries:      cfg.Source.Retries,
+		Retries:      retries,
+		BackoffBase:  cfg.Source.Backoff,
 		MaxBytes:     cfg.Source.MaxBytes,
 		IgnoreRobots: cfg.Source.IgnoreRobots,
 		Version:      Version,

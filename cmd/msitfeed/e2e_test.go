@@ -33,9 +33,19 @@ type pipeline struct {
 }
 
 func newPipeline(t *testing.T, posts []msittest.Post) *pipeline {
+	return newPipelineWith(t, posts, nil)
+}
+
+// newPipelineWith is newPipeline with the site's handler wrapped by wrap,
+// which may inject faults.
+func newPipelineWith(t *testing.T, posts []msittest.Post, wrap func(http.Handler) http.Handler) *pipeline {
 	t.Helper()
 	site := msittest.NewSite(posts)
-	srv := httptest.NewServer(site)
+	var h http.Handler = site
+	if wrap != nil {
+		h = wrap(site)
+	}
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	dbPath := filepath.Join(t.TempDir(), "e2e.db")
 	return &pipeline{
@@ -46,6 +56,8 @@ func newPipeline(t *testing.T, posts []msittest.Post) *pipeline {
 			"MSITFEED_SOURCE_RATE=1000",
 			"MSITFEED_SOURCE_PAGES=10",
 			"MSITFEED_BASE_URL=http://feeds.test",
+			"MSITFEED_SOURCE_BACKOFF=10ms",
+			"MSITFEED_SOURCE_RETRIES=2",
 		},
 	}
 }

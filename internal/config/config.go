@@ -46,6 +46,7 @@ type Source struct {
 	Timeout      time.Duration `toml:"timeout"`
 	Retries      int           `toml:"retries"`
 	MaxBytes     int64         `toml:"max_bytes"`
+	Backoff      time.Duration `toml:"backoff"` // first retry waits up to this; doubles each time
 	IgnoreRobots bool          `toml:"ignore_robots"`
 }
 
@@ -104,6 +105,7 @@ func Default() Config {
 			Timeout:  30 * time.Second,
 			Retries:  4,
 			MaxBytes: 8 << 20,
+			Backoff:  time.Second,
 		},
 		Boards: map[string]Board{},
 		Feeds:  Feeds{Limit: 50},
@@ -171,6 +173,12 @@ func (c Config) Validate() error {
 	}
 	if c.Source.Timeout <= 0 {
 		bad("source.timeout", "must be positive")
+	}
+	if c.Source.Retries < 0 {
+		bad("source.retries", "must not be negative")
+	}
+	if c.Source.Backoff <= 0 {
+		bad("source.backoff", "must be positive, like 1s")
 	}
 	if c.Source.MaxBytes <= 0 {
 		bad("source.max_bytes", "must be positive")
