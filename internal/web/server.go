@@ -101,7 +101,7 @@ func New(s Server) (*Server, error) {
 	mux.HandleFunc("GET /static/style.css", srv.handleStyle)
 	mux.HandleFunc("GET "+FeedXSLPath, srv.handleFeedXSL)
 	if srv.Feeds != nil {
-		mux.Handle("GET /feeds/", srv.Feeds)
+		mux.Handle("GET /feeds/", browserFeeds(srv.Feeds))
 	}
 	if srv.subscriptions() {
 		srv.routeSubscriptions(mux)
