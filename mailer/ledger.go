@@ -6,7 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -401,4 +405,44 @@ func ledgerBoards(s string) []string {
 		}
 	}
 	return out
+}
+
+// clearDeadHolder removes the named lock if its holder ran on this host
+// and its process no longer exists, as after a SIGKILL, and reports whether
+// it did. A holder on another host, or one whose liveness cannot be told,
+// is left to expire.
+func clearDeadHolder(ctx context.Context, db *sql.DB, name string) bool {
+	var owner string
+	if err := db.QueryRowContext(ctx, `SELECT owner FROM locks WHERE name = ?`, name).Scan(&owner); err != nil {
+		return false
+	}
+	parts := strings.Split(owner, ":")
+	if len(parts) != 3 {
+		return false
+	}
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || parts[0] != host || pid == os.Getpid() || !processGone(pid) {
+		return false
+	}
+	res, err := db.ExecContext(ctx, `DELETE FROM locks WHERE name = ? AND owner = ?`, name, owner)
+	if err != nil {
+		return false
+	}
+	n, _ := res.RowsAffected()
+	return n == 1
+}
+
+// processGone reports whether no process with pid exists. Where that
+// cannot be told, it says false.
+func processGone(pid int) bool {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" || pid <= 0 {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return errors.Is(err, os.ErrProcessDone) || errors.Is(err, syscall.ESRCH)
 }

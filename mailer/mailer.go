@@ -218,8 +218,9 @@ func (r Result) Sent() int {
 // since the last one, to every active subscriber with something new on
 // their boards. It holds the "digest" lock row while it runs, refreshed
 // every LockRefresh and expiring after LockTTL, so a second send at the
-// same time gets ErrSendRunning and a killed sender blocks the next one at
-// most LockTTL. Deliveries still pending after their retries give a
+// same time gets ErrSendRunning. A sender that was killed is replaced at
+// once if it ran on this host (its pid is gone), otherwise once its lock
+// expires after LockTTL. Deliveries still pending after their retries give a
 // *PendingError; the next call resumes them.
 func (m *Mailer) SendDigest(ctx context.Context) (Result, error) {
 	var res Result
@@ -227,7 +228,11 @@ func (m *Mailer) SendDigest(ctx context.Context) (Result, error) {
 		return res, ErrNoFrom
 	}
 	owner := lockOwner()
-	if err := db.Acquire(ctx, m.db, LockName, owner, m.LockTTL); err != nil {
+	err := db.Acquire(ctx, m.db, LockName, owner, m.LockTTL)
+	if errors.Is(err, db.ErrLocked) && clearDeadHolder(ctx, m.db, LockName) {
+		err = db.Acquire(ctx, m.db, LockName, owner, m.LockTTL)
+	}
+	if err != nil {
 		if errors.Is(err, db.ErrLocked) {
 			return res, fmt.Errorf("%w (%v); nothing sent", ErrSendRunning, err)
 		}

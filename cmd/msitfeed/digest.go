@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -57,7 +58,9 @@ func (m *Main) openMailer(ctx context.Context, configPath, cmd string) (*mailer.
 		d.Close()
 		return nil, nil, &UsageError{Msg: fmt.Sprintf("%s: %v", cmd, err)}
 	}
-	ml.Log = m.logger()
+	// The command reports on stdout and fails with one line on stderr;
+	// the mailer's progress logs are for the daemon.
+	ml.Log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	return ml, func() { d.Close() }, nil
 }
 

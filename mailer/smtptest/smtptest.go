@@ -109,8 +109,12 @@ func Listen(addr string, f Faults) (*Server, error) {
 	return s, nil
 }
 
-// Close stops the server and closes its connections.
-func (s *Server) Close() error { return s.srv.Close() }
+// Close stops the server and closes its connections. It closes the
+// listener itself too, in case Serve has not started using it yet.
+func (s *Server) Close() error {
+	s.ln.Close()
+	return s.srv.Close()
+}
 
 // Port is the port the server listens on.
 func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
