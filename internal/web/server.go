@@ -29,11 +29,11 @@ import (
 // Server holds the dependencies of the HTTP handlers. Fill the exported
 // fields and pass the value to New.
 type Server struct {
-	Store   *feeds.Store
+	Store   *feeds.Store // boards and latest posts for the index
 	Feeds   http.Handler // serves GET /feeds/{board}.{ext}
 	BaseURL string       // public URL, no trailing slash
 	SiteURL string       // the MSIT site root
-	Logger  *slog.Logger
+	Logger  *slog.Logger // nil discards
 
 	// Subscribers and Mailer enable the subscription pages: the subscribe
 	// form, /confirm, /preferences and /unsubscribe. With either nil the
@@ -45,7 +45,8 @@ type Server struct {
 	// when mail.from is empty, as no confirmation could be sent.
 	SignupClosed bool
 	// SubscribeLimit bounds POST /subscribe per client address (IPv4
-	// address or IPv6 /64); zero fields take their defaults.
+	// address or IPv6 /64); zero fields take their defaults (10 at once,
+	// then 1 a minute, 10000 addresses remembered). Past it: 429.
 	SubscribeLimit RateLimit
 	// AddressLimit bounds the confirmation mails one address receives, so
 	// the form cannot be used to flood someone's inbox from many client
