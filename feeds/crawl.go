@@ -187,13 +187,22 @@ func (c *Crawler) recordUnresolved(ctx context.Context, b Board, discoverErr err
 func (c *Crawler) crawlBoard(ctx context.Context, b Board, pages int) CrawlRun {
 	run := CrawlRun{Board: b.Slug, Started: c.Store.Now()}
 	startReq := c.Source.Requests()
+	prev, err := c.Store.LastRun(ctx, b.Slug)
+	if err != nil {
+		run.Error = err.Error()
+		return run
+	}
+	// After a failed or interrupted run, pages past the first may hold posts
+	// never fetched: walk the backfill depth again instead of stopping at
+	// the first page of known posts.
+	resume := prev.ID != 0 && (prev.Error != "" || prev.Finished.IsZero())
 	id, err := c.Store.StartRun(ctx, b.Slug)
 	if err != nil {
 		run.Error = err.Error()
 		return run
 	}
 	run.ID = id
-	err = c.walk(ctx, b, pages, &run)
+	err = c.walk(ctx, b, pages, resume, &run)
 	run.Requests = c.Source.Requests() - startReq
 	if err != nil {
 		run.Error = err.Error()
@@ -208,7 +217,7 @@ func (c *Crawler) crawlBoard(ctx context.Context, b Board, pages int) CrawlRun {
 	return run
 }
 
-func (c *Crawler) walk(ctx context.Context, b Board, pages int, run *CrawlRun) error {
+func (c *Crawler) walk(ctx context.Context, b Board, pages int, resume bool, run *CrawlRun) error {
 	backfill := pages > 0
 	limit := pages
 	if !backfill {
@@ -216,7 +225,7 @@ func (c *Crawler) walk(ctx context.Context, b Board, pages int, run *CrawlRun) e
 		if err != nil {
 			return err
 		}
-		if n == 0 {
+		if n == 0 || resume {
 			backfill, limit = true, max(c.BackfillPages, 1)
 		} else {
 			limit = c.MaxPages

@@ -2,6 +2,8 @@ package feeds
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -58,4 +60,21 @@ func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
 		out[r.Board] = r
 	}
 	return out, rows.Err()
+}
+
+// LastRun returns the latest crawl run of board, or a zero CrawlRun.
+func (s *Store) LastRun(ctx context.Context, board string) (CrawlRun, error) {
+	var r CrawlRun
+	var started, finished string
+	err := s.db.QueryRowContext(ctx, `SELECT id, board, started, finished, pages, requests, new_items, updated_items, error
+		FROM crawl_runs WHERE board = ? ORDER BY id DESC LIMIT 1`, board).
+		Scan(&r.ID, &r.Board, &started, &finished, &r.Pages, &r.Requests, &r.New, &r.Updated, &r.Error)
+	if errors.Is(err, sql.ErrNoRows) {
+		return CrawlRun{}, nil
+	}
+	if err != nil {
+		return r, fmt.Errorf("read last crawl run of %s: %w", board, err)
+	}
+	r.Started, r.Finished = parseTime(started), parseTime(finished)
+	return r, nil
 }

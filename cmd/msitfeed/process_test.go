@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/msitfeed/msitfeed/feeds/msit/msittest"
+	"github.com/msitfeed/msitfeed/internal/db"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// binary builds msitfeed once per test run, for tests that need a real
+// process to signal or kill.
+func binary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "msitfeed-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "msitfeed")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func countItems(t *testing.T, path string) int {
+	t.Helper()
+	d, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var n int
+	if err := d.QueryRow(`SELECT count(*) FROM items`).Scan(&n); err != nil {
+		return 0 // not migrated yet
+	}
+	return n
+}
+
+func integrityOK(t *testing.T, path string) {
+	t.Helper()
+	d, err := db.Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	var res string
+	if err := d.QueryRow(`PRAGMA integrity_check`).Scan(&res); err != nil || res != "ok" {
+		t.Fatalf("integrity_check: %q %v", res, err)
+	}
+}
+
+func TestServe_SIGTERMDuringCrawlLosesNothing(t *testing.T) {
+	bin := binary(t)
+	site := msittest.NewSite(msittest.SamplePosts(), msittest.WithLatency(30*time.Millisecond))
+	srv := httptest.NewServer(site)
+	defer srv.Close()
+	dbPath := filepath.Join(t.TempDir(), "p.db")
+	env := append(os.Environ(), "MSITFEED_DATABASE="+dbPath, "MSITFEED_SOURCE_URL="+srv.URL,
+		"MSITFEED_SOURCE_RATE=1000", "MSITFEED_SOURCE_PAGES=10", "MSITFEED_LISTEN="+freeAddr(t))
+
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = env
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The first crawl starts at once (it never ran); stop it halfway.
+	waitFor(t, "the crawl to store some posts", 30*time.Second, func() bool { return countItems(t, dbPath) >= 10 })
+	cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM, want 0\n%s", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("serve did not stop after SIGTERM\n%s", stderr.String())
+	}
+	stored := countItems(t, dbPath)
+	if stored >= 5*msittest.SamplePostsPerBoard {
+		t.Fatalf("the crawl finished before SIGTERM (%d posts): the test proves nothing", stored)
+	}
+	integrityOK(t, dbPath)
+
+	// Restart: a crawl completes what was left; nothing doubled.
+	c := exec.Command(bin, "crawl")
+	c.Env = env
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("crawl after restart: %v\n%s", err, out)
+	}
+	if n := countItems(t, dbPath); n != 5*msittest.SamplePostsPerBoard {
+		t.Fatalf("%d posts after restart, want %d (kept %d before)", n, 5*msittest.SamplePostsPerBoard, stored)
+	}
+	integrityOK(t, dbPath)
+}
+
+func TestServe_SecondSchedulerIsRefused(t *testing.T) {
+	bin := binary(t)
+	site := msittest.NewSite(msittest.SamplePosts())
+	srv := httptest.NewServer(site)
+	defer srv.Close()
+	dbPath := filepath.Join(t.TempDir(), "two.db")
+	base := append(os.Environ(), "MSITFEED_DATABASE="+dbPath, "MSITFEED_SOURCE_URL="+srv.URL, "MSITFEED_SOURCE_RATE=1000")
+
+	first := exec.Command(bin, "serve")
+	first.Env = append(base, "MSITFEED_LISTEN="+freeAddr(t))
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		first.Process.Signal(syscall.SIGTERM)
+		first.Wait()
+	}()
+	waitFor(t, "the first serve to take the scheduler", 20*time.Second, func() bool {
+		d, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			return false
+		}
+		defer d.Close()
+		var n int
+		d.QueryRow(`SELECT count(*) FROM locks WHERE name = 'scheduler'`).Scan(&n)
+		return n == 1
+	})
+
+	second := exec.Command(bin, "serve")
+	second.Env = append(base, "MSITFEED_LISTEN="+freeAddr(t))
+	var stderr bytes.Buffer
+	second.Stderr = &stderr
+	err := second.Run()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("second serve: %v, want exit 1\n%s", err, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "another msitfeed process runs the scheduler") {
+		t.Fatalf("second serve's message does not say why:\n%s", stderr.String())
+	}
+	// The second may still serve read-only with --no-scheduler.
+	third := exec.Command(bin, "serve", "--no-scheduler")
+	addr := freeAddr(t)
+	third.Env = append(base, "MSITFEED_LISTEN="+addr)
+	if err := third.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		third.Process.Signal(syscall.SIGTERM)
+		third.Wait()
+	}()
+	waitFor(t, "--no-scheduler serve to answer", 20*time.Second, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+}
