@@ -66,14 +66,15 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		return fmt.Errorf("serve: %w", err)
 	}
 	srv, err := web.New(web.Server{
-		Store:        store,
-		Feeds:        metrics.CountFeeds(feeds.NewHandler(cache)),
-		BaseURL:      cfg.BaseURL,
-		SiteURL:      cfg.Source.URL,
-		Logger:       log,
-		Subscribers:  mailer.NewSubscribers(d),
-		Mailer:       ml,
-		SignupClosed: cfg.Mail.From == "",
+		Store:          store,
+		Feeds:          metrics.CountFeeds(feeds.NewHandler(cache)),
+		BaseURL:        cfg.BaseURL,
+		SiteURL:        cfg.Source.URL,
+		Logger:         log,
+		Subscribers:    mailer.NewSubscribers(d),
+		Mailer:         ml,
+		SignupClosed:   cfg.Mail.From == "",
+		ClientIPHeader: cfg.Web.ClientIPHeader,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -35,6 +35,15 @@ type Config struct {
 	SMTP     SMTP             `toml:"smtp"`
 	Mail     Mail             `toml:"mail"`
 	Schedule Schedule         `toml:"schedule"`
+	Web      Web              `toml:"web"`
+}
+
+// Web configures the public pages.
+type Web struct {
+	// ClientIPHeader is the header a trusted reverse proxy sets to the
+	// client's address (X-Real-IP or X-Forwarded-For); empty means the
+	// connection's address. Rate limits key on it.
+	ClientIPHeader string `toml:"client_ip_header"`
 }
 
 // Source configures the crawler.
