@@ -32,6 +32,8 @@ type Main struct {
 	Environ []string
 
 	log *slog.Logger
+	// accessLog makes serve log every request.
+	accessLog bool
 	// ready, if set, receives the HTTP address once serve listens (tests).
 	ready chan<- string
 }

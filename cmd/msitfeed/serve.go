@@ -24,6 +24,7 @@ func (m *Main) runServe(ctx context.Context, configPath string, args []string) e
 	fs := m.newFlagSet("serve")
 	noSched := fs.Bool("no-scheduler", false, "serve HTTP only; do not crawl or send digests")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
+	accessLog := fs.Bool("access-log", true, "log every HTTP request")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -39,6 +40,7 @@ func (m *Main) runServe(ctx context.Context, configPath string, args []string) e
 		return err
 	}
 	defer d.Close()
+	m.accessLog = *accessLog
 	return m.serve(ctx, cfg, d, !*noSched, m.ready)
 }
 
@@ -75,6 +77,7 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		Mailer:         ml,
 		SignupClosed:   cfg.Mail.From == "",
 		ClientIPHeader: cfg.Web.ClientIPHeader,
+		AccessLog:      m.accessLog,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

@@ -57,6 +57,8 @@ type Server struct {
 	// rightmost entry is used). Empty means the connection's address, which
 	// is right when nothing sits in front of msitfeed.
 	ClientIPHeader string
+	// AccessLog logs every request at Info level (else at Debug).
+	AccessLog bool
 
 	pages   map[string]*template.Template // page file name → layout + page
 	mux     *http.ServeMux
@@ -133,7 +135,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.Logger.Error("panic serving request", "path", redactPath(r.URL.Path), "panic", p)
 			http.Error(rw, "internal error", http.StatusInternalServerError)
 		}
-		s.Logger.Debug("request", "method", r.Method, "path", redactPath(r.URL.Path), "status", rw.status,
+		level := slog.LevelDebug
+		if s.AccessLog {
+			level = slog.LevelInfo
+		}
+		s.Logger.Log(r.Context(), level, "request", "method", r.Method, "path", redactPath(r.URL.Path), "status", rw.status,
 			"bytes", rw.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
 	}()
 	s.mux.ServeHTTP(rw, r)
