@@ -1,0 +1,103 @@
+package ops
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
+)
+
+func TestMetricsExposeCrawlsFeedsAndMail(t *testing.T) {
+	m := NewMetrics()
+	m.ObserveCrawl(feeds.CrawlRun{Board: "press", Requests: 4, New: 3, Updated: 1})
+	m.ObserveCrawl(feeds.CrawlRun{Board: "notice", Requests: 2, Error: "list notice page 1: status 503"})
+	m.ObserveMail("sent")
+	m.ObserveMail("retried")
+	m.ObserveJob("digest", 2*time.Second, nil)
+	feedsH := m.CountFeeds(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") != "" {
+			w.WriteHeader(http.StatusNotModified)
+		}
+	}))
+	for _, inm := range []string{"", `"x"`, `"x"`} {
+		req := httptest.NewRequest("GET", "/feeds/press.atom", nil)
+		if inm != "" {
+			req.Header.Set("If-None-Match", inm)
+		}
+		feedsH.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`msitfeed_crawl_runs_total{board="press",result="ok"} 1`,
+		`msitfeed_crawl_errors_total{board="notice"} 1`,
+		`msitfeed_crawl_requests_total{board="press"} 4`,
+		`msitfeed_crawl_items_total{board="press",kind="new"} 3`,
+		`msitfeed_crawl_items_total{board="press",kind="updated"} 1`,
+		`msitfeed_feed_requests_total{code="200",format="atom"} 1`,
+		`msitfeed_feed_requests_total{code="304",format="atom"} 2`,
+		`msitfeed_mail_total{outcome="sent"} 1`,
+		`msitfeed_mail_total{outcome="retried"} 1`,
+		`msitfeed_job_duration_seconds_count{job="digest"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	ctx := context.Background()
+	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "r.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	store := feeds.NewStore(d)
+	now := time.Now()
+	rd := &Readiness{DB: d, Store: store, Interval: 30 * time.Minute, Now: func() time.Time { return now }}
+	status := func() (int, string) {
+		rec := httptest.NewRecorder()
+		rd.ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		b, _ := io.ReadAll(rec.Body)
+		return rec.Code, string(b)
+	}
+	if code, body := status(); code != 200 {
+		t.Fatalf("before any crawl: %d %s", code, body)
+	}
+	record := func(board, errMsg string) {
+		id, err := store.StartRun(ctx, board)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := store.FinishRun(ctx, feeds.CrawlRun{ID: id, Board: board, Error: errMsg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, b := range feeds.BoardSlugs() {
+		record(b, "status 503")
+	}
+	if code, body := status(); code != 503 || !strings.Contains(body, "press: last crawl failed") {
+		t.Fatalf("every board failing: %d %s, want 503 naming the boards", code, body)
+	}
+	record("press", "")
+	if code, body := status(); code != 200 {
+		t.Fatalf("one board healthy: %d %s, want 200", code, body)
+	}
+	now = now.Add(2 * time.Hour) // more than 3 intervals since every run
+	if code, body := status(); code != 503 || !strings.Contains(body, "ago") {
+		t.Fatalf("stale crawls: %d %s, want 503", code, body)
+	}
+	d.Close()
+	if err := rd.Check(ctx); err == nil || !strings.Contains(err.Error(), "database") {
+		t.Fatalf("closed database: %v, want a database error", err)
+	}
+}
