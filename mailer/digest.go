@@ -199,12 +199,69 @@ func (m *Mailer) digestItems(ctx context.Context, d digestRow) ([]feeds.Item, er
 
 // edition is a digest rendered for one set of posts with placeholders
 // where each recipient's address and links go. Everyone who gets the same
-// posts shares an edition, so templates run once per distinct board set.
+// posts shares an edition, so templates run once per distinct board set;
+// per recipient only the placeholders are filled.
 type edition struct {
-	subject string
-	text    string
-	html    string
+	subject personalText
+	text    personalText
+	html    personalText
 	items   int
+}
+
+// Placeholder slots of a personalText, in the order of personal's fields.
+const (
+	slotEmail = iota
+	slotName
+	slotUnsubscribe
+	slotPreferences
+	slotCount
+)
+
+// personalText is a rendered text cut at its placeholders: parts[i] is
+// followed by the value of slot slots[i].
+type personalText struct {
+	parts []string
+	slots []int
+	size  int
+}
+
+// cutPersonal cuts s at every occurrence of the markers.
+func cutPersonal(s string, markers [slotCount]string) personalText {
+	var pt personalText
+	for {
+		at, slot := -1, -1
+		for i, mk := range markers {
+			if j := strings.Index(s, mk); j >= 0 && (at < 0 || j < at) {
+				at, slot = j, i
+			}
+		}
+		if at < 0 {
+			pt.parts = append(pt.parts, s)
+			pt.size += len(s)
+			return pt
+		}
+		pt.parts = append(pt.parts, s[:at])
+		pt.slots = append(pt.slots, slot)
+		pt.size += at
+		s = s[at+len(markers[slot]):]
+	}
+}
+
+// fill joins the parts with values in the slots.
+func (pt personalText) fill(values [slotCount]string) string {
+	n := pt.size
+	for _, sl := range pt.slots {
+		n += len(values[sl])
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for i, part := range pt.parts {
+		b.WriteString(part)
+		if i < len(pt.slots) {
+			b.WriteString(values[pt.slots[i]])
+		}
+	}
+	return b.String()
 }
 
 // editions renders and caches editions by their set of posts.
@@ -230,12 +287,15 @@ func (e *editions) get(items []feeds.Item) (*edition, error) {
 		return ed, nil
 	}
 	v := e.m.digestView(e.period, items)
-	v.Recipient = e.m.markers()
+	mk := e.m.markers()
+	v.Recipient = mk
 	subject, text, html, err := e.m.tpl.renderDigest(v)
 	if err != nil {
 		return nil, err
 	}
-	ed := &edition{subject: subject, text: text, html: html, items: len(items)}
+	markers := [slotCount]string{mk.Email, mk.Name, mk.UnsubscribeURL, mk.PreferencesURL}
+	ed := &edition{subject: cutPersonal(subject, markers), text: cutPersonal(text, markers),
+		html: cutPersonal(html, markers), items: len(items)}
 	e.byKey[key] = ed
 	return ed, nil
 }
@@ -301,13 +361,13 @@ func (m *Mailer) personalFor(uid, email, name string) personal {
 	}
 }
 
-// personalise fills an edition's placeholders for one recipient.
+// personalise fills an edition's placeholders for one recipient, escaped
+// for HTML in the HTML part.
 func (m *Mailer) personalise(ed *edition, p personal) (subject, text, htmlBody string) {
-	mk := m.markers()
-	plain := strings.NewReplacer(mk.Email, p.Email, mk.Name, p.Name, mk.UnsubscribeURL, p.UnsubscribeURL, mk.PreferencesURL, p.PreferencesURL)
-	escaped := strings.NewReplacer(mk.Email, html.EscapeString(p.Email), mk.Name, html.EscapeString(p.Name),
-		mk.UnsubscribeURL, html.EscapeString(p.UnsubscribeURL), mk.PreferencesURL, html.EscapeString(p.PreferencesURL))
-	return SanitizeSubject(plain.Replace(ed.subject)), plain.Replace(ed.text), escaped.Replace(ed.html)
+	plain := [slotCount]string{p.Email, p.Name, p.UnsubscribeURL, p.PreferencesURL}
+	escaped := [slotCount]string{html.EscapeString(p.Email), html.EscapeString(p.Name),
+		html.EscapeString(p.UnsubscribeURL), html.EscapeString(p.PreferencesURL)}
+	return SanitizeSubject(ed.subject.fill(plain)), ed.text.fill(plain), ed.html.fill(escaped)
 }
 
 // unsubscribeMailto is the mailto: URI of List-Unsubscribe.

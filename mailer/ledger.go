@@ -94,6 +94,7 @@ type pendingDelivery struct {
 	Email        string
 	Name         string
 	Status       Status // "" if the subscriber row is gone
+	Bounces      int
 }
 
 const digestColumns = `id, period_start, period_end, items, created, finished`
@@ -188,7 +189,7 @@ func ledgerCreateDigest(ctx context.Context, db *sql.DB, d digestRow, dels []new
 // subscribers as they are now.
 func ledgerPending(ctx context.Context, db *sql.DB, digestID int64) ([]pendingDelivery, error) {
 	rows, err := db.QueryContext(ctx, `SELECT d.subscriber_id, d.message_id, d.boards, d.since, d.attempts,
-			COALESCE(s.uid, ''), COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.status, '')
+			COALESCE(s.uid, ''), COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.status, ''), COALESCE(s.bounces, 0)
 		FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.digest_id = ? AND d.status = 'pending' ORDER BY d.subscriber_id`, digestID)
 	if err != nil {
@@ -199,7 +200,7 @@ func ledgerPending(ctx context.Context, db *sql.DB, digestID int64) ([]pendingDe
 	for rows.Next() {
 		var p pendingDelivery
 		var boards, since, status string
-		if err := rows.Scan(&p.SubscriberID, &p.MessageID, &boards, &since, &p.Attempts, &p.UID, &p.Email, &p.Name, &status); err != nil {
+		if err := rows.Scan(&p.SubscriberID, &p.MessageID, &boards, &since, &p.Attempts, &p.UID, &p.Email, &p.Name, &status, &p.Bounces); err != nil {
 			return nil, fmt.Errorf("read pending deliveries of digest %d: %w", digestID, err)
 		}
 		p.Boards = ledgerBoards(boards)
@@ -221,25 +222,67 @@ type outcome struct {
 	Status       string // deliverySent, deliveryFailed, or deliveryPending for a retryable failure
 	Attempted    bool   // an attempt was made (counts in attempts)
 	Bounce       bool   // a permanent refusal of the address
+	HadBounces   bool   // the subscriber had bounces to reset on success
 	Error        string
 	At           time.Time
 }
 
-// ledgerRecord applies outcomes in one transaction: the delivery row and,
-// for a success or a bounce, the subscriber's bounce counter (3 bounces in
-// a row and an active subscriber becomes bounced; a success resets it).
-// Only pending deliveries change, so recording twice is harmless.
-func ledgerRecord(ctx context.Context, db *sql.DB, outs []outcome) error {
+// The statements that record outcomes. Only pending deliveries change, so
+// recording twice is harmless.
+const (
+	recordDeliverySQL = `UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, sent = ?
+		WHERE digest_id = ? AND subscriber_id = ? AND status = 'pending'`
+	resetBouncesSQL = `UPDATE subscribers SET bounces = 0 WHERE id = ? AND bounces <> 0`
+	addBounceSQL    = `UPDATE subscribers SET bounces = bounces + 1,
+		status = CASE WHEN bounces + 1 >= ? AND status = 'active' THEN 'bounced' ELSE status END
+		WHERE id = ?`
+)
+
+// ledgerWriter records outcomes with statements prepared once, since a
+// large digest records thousands.
+type ledgerWriter struct {
+	db                               *sql.DB
+	delivery, resetBounce, addBounce *sql.Stmt
+}
+
+func newLedgerWriter(ctx context.Context, db *sql.DB) (*ledgerWriter, error) {
+	w := &ledgerWriter{db: db}
+	var err error
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{{&w.delivery, recordDeliverySQL}, {&w.resetBounce, resetBouncesSQL}, {&w.addBounce, addBounceSQL}} {
+		if *p.dst, err = db.PrepareContext(ctx, p.sql); err != nil {
+			w.close()
+			return nil, fmt.Errorf("prepare ledger statements: %w", err)
+		}
+	}
+	return w, nil
+}
+
+func (w *ledgerWriter) close() {
+	for _, st := range []*sql.Stmt{w.delivery, w.resetBounce, w.addBounce} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// record applies outcomes in one transaction: the delivery row and, for a
+// success or a bounce, the subscriber's bounce counter (3 bounces in a row
+// and an active subscriber becomes bounced; a success resets it).
+func (w *ledgerWriter) record(ctx context.Context, outs []outcome) error {
 	if len(outs) == 0 {
 		return nil
 	}
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
 	}
 	defer tx.Rollback()
+	delivery := tx.StmtContext(ctx, w.delivery)
 	for _, o := range outs {
-		if err := ledgerRecordTx(ctx, tx, o); err != nil {
+		if err := w.recordTx(ctx, tx, delivery, o); err != nil {
 			return fmt.Errorf("record delivery of digest %d to subscriber %d: %w", o.DigestID, o.SubscriberID, err)
 		}
 	}
@@ -249,7 +292,7 @@ func ledgerRecord(ctx context.Context, db *sql.DB, outs []outcome) error {
 	return nil
 }
 
-func ledgerRecordTx(ctx context.Context, tx *sql.Tx, o outcome) error {
+func (w *ledgerWriter) recordTx(ctx context.Context, tx *sql.Tx, delivery *sql.Stmt, o outcome) error {
 	attempted := 0
 	if o.Attempted {
 		attempted = 1
@@ -258,9 +301,7 @@ func ledgerRecordTx(ctx context.Context, tx *sql.Tx, o outcome) error {
 	if o.Status == deliverySent {
 		sent = ledgerTime(o.At)
 	}
-	res, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, sent = ?
-		WHERE digest_id = ? AND subscriber_id = ? AND status = 'pending'`,
-		o.Status, attempted, truncateText(o.Error, 500), sent, o.DigestID, o.SubscriberID)
+	res, err := delivery.ExecContext(ctx, o.Status, attempted, truncateText(o.Error, 500), sent, o.DigestID, o.SubscriberID)
 	if err != nil {
 		return err
 	}
@@ -268,14 +309,25 @@ func ledgerRecordTx(ctx context.Context, tx *sql.Tx, o outcome) error {
 		return nil
 	}
 	switch {
-	case o.Status == deliverySent:
-		_, err = tx.ExecContext(ctx, `UPDATE subscribers SET bounces = 0 WHERE id = ? AND bounces <> 0`, o.SubscriberID)
+	case o.Status == deliverySent && o.HadBounces:
+		_, err = tx.StmtContext(ctx, w.resetBounce).ExecContext(ctx, o.SubscriberID)
 	case o.Bounce:
-		_, err = tx.ExecContext(ctx, `UPDATE subscribers SET bounces = bounces + 1,
-			status = CASE WHEN bounces + 1 >= ? AND status = 'active' THEN 'bounced' ELSE status END
-			WHERE id = ?`, bounceLimit, o.SubscriberID)
+		_, err = tx.StmtContext(ctx, w.addBounce).ExecContext(ctx, bounceLimit, o.SubscriberID)
 	}
 	return err
+}
+
+// ledgerRecord records outcomes once, without keeping statements.
+func ledgerRecord(ctx context.Context, db *sql.DB, outs []outcome) error {
+	if len(outs) == 0 {
+		return nil
+	}
+	w, err := newLedgerWriter(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	return w.record(ctx, outs)
 }
 
 // ledgerFinish marks the digest finished if nothing in it is pending and

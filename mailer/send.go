@@ -3,7 +3,6 @@ package mailer
 import (
 	"context"
 	"crypto/tls"
-	"database/sql"
 	"errors"
 	"fmt"
 	"net"
@@ -421,17 +420,13 @@ func (q *jobQueue) abort() {
 // A worker waits for its outcome to be committed before it sends again, so
 // a crash loses at most the answer to the message each worker has in flight.
 type recorder struct {
-	db *sql.DB
+	w  *ledgerWriter
 	in chan recordReq
 }
 
 type recordReq struct {
 	o    outcome
 	done chan error
-}
-
-func newRecorder(db *sql.DB) *recorder {
-	return &recorder{db: db, in: make(chan recordReq)}
 }
 
 // run commits until in is closed. It uses its own context: an answer the
@@ -456,7 +451,7 @@ func (r *recorder) run() {
 		for i, b := range batch {
 			outs[i] = b.o
 		}
-		err := ledgerRecord(ctx, r.db, outs)
+		err := r.w.record(ctx, outs)
 		for _, b := range batch {
 			b.done <- err
 		}
@@ -510,7 +505,13 @@ func (m *Mailer) deliver(ctx context.Context, digestID int64, jobs []*job) *runS
 		return stats
 	}
 	q := newJobQueue(jobs, time.Now) // backoff runs on real time, whatever m.Now says
-	rec := newRecorder(m.db)
+	w, err := newLedgerWriter(ctx, m.db)
+	if err != nil {
+		stats.fatal = err
+		return stats
+	}
+	defer w.close()
+	rec := &recorder{w: w, in: make(chan recordReq)}
 	recDone := make(chan struct{})
 	go func() { rec.run(); close(recDone) }()
 	var lim *rate.Limiter
@@ -552,7 +553,7 @@ func (m *Mailer) worker(ctx context.Context, digestID int64, q *jobQueue, rec *r
 				return
 			}
 		}
-		o := outcome{DigestID: digestID, SubscriberID: j.p.SubscriberID, Status: deliveryPending}
+		o := outcome{DigestID: digestID, SubscriberID: j.p.SubscriberID, Status: deliveryPending, HadBounces: j.p.Bounces > 0}
 		msg, err := m.digestMsg(j)
 		if err != nil {
 			o.Status, o.Error, o.At = deliveryFailed, err.Error(), m.Now()
