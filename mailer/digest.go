@@ -126,6 +126,11 @@ func selectItems(items []feeds.Item, boards []string, since time.Time) []feeds.I
 	return out
 }
 
+// selectionKey names the selection selectItems makes for boards and since.
+func selectionKey(boards []string, since time.Time) string {
+	return strings.Join(boards, ",") + "|" + ledgerTime(since)
+}
+
 // planDigest works out the next digest without writing anything.
 func (m *Mailer) planDigest(ctx context.Context) (digestPlan, error) {
 	p, err := m.nextPeriod(ctx)
@@ -140,9 +145,17 @@ func (m *Mailer) planDigest(ctx context.Context) (digestPlan, error) {
 	if err != nil {
 		return plan, err
 	}
+	// Subscribers share a handful of board sets: decide each set once.
+	nonEmpty := map[string]bool{}
 	for _, s := range subs {
 		since := recipientSince(s, p)
-		if len(selectItems(plan.Items, s.Boards, since)) == 0 {
+		key := selectionKey(s.Boards, since)
+		ok, seen := nonEmpty[key]
+		if !seen {
+			ok = len(selectItems(plan.Items, s.Boards, since)) > 0
+			nonEmpty[key] = ok
+		}
+		if !ok {
 			continue // nobody gets an empty digest
 		}
 		plan.Deliveries = append(plan.Deliveries, newDelivery{
@@ -370,23 +383,17 @@ func (m *Mailer) personalise(ed *edition, p personal) (subject, text, htmlBody s
 	return SanitizeSubject(ed.subject.fill(plain)), ed.text.fill(plain), ed.html.fill(escaped)
 }
 
-// unsubscribeMailto is the mailto: URI of List-Unsubscribe.
-func (m *Mailer) unsubscribeMailto() string {
-	addr := m.cfg.Mail.Unsubscribe
-	if addr == "" {
-		addr = m.cfg.Mail.From
+// unsubscribeMailto is the mailto: URI of List-Unsubscribe: mail.unsubscribe,
+// or else the sender's address.
+func unsubscribeMailto(unsubscribe string, from *mail.Address) string {
+	if a, err := mail.ParseAddress(unsubscribe); err == nil {
+		return "mailto:" + a.Address + "?subject=unsubscribe"
 	}
-	if a, err := mail.ParseAddress(addr); err == nil {
-		addr = a.Address
+	if from != nil {
+		return "mailto:" + from.Address + "?subject=unsubscribe"
 	}
-	if addr == "" {
-		return ""
-	}
-	return "mailto:" + addr + "?subject=unsubscribe"
+	return ""
 }
-
-// listID is the List-Id header value.
-func (m *Mailer) listID() string { return "MSIT digest <digest." + m.host + ">" }
 
 // Preview is a digest rendered for one reader.
 type Preview struct {

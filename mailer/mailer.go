@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"os"
 	"time"
@@ -46,6 +47,12 @@ type Mailer struct {
 	host   string // base_url host, the domain of Message-IDs and List-Id
 	tr     transport
 	marker string // prefix of the placeholders for personal parts
+
+	// Parsed once: the sender, Reply-To, and the list headers.
+	from    *netmail.Address
+	replyTo *netmail.Address
+	mailto  string
+	listID  string
 
 	// Now is the clock; tests set it.
 	Now func() time.Time
@@ -107,6 +114,18 @@ func New(ctx context.Context, cfg config.Config, d *sql.DB) (*Mailer, error) {
 		marker:      "msitfeedpersonal" + NewUID()[:16],
 	}
 	m.tr = newTransport(cfg)
+	if cfg.Mail.From != "" {
+		if m.from, err = netmail.ParseAddress(cfg.Mail.From); err != nil {
+			return nil, fmt.Errorf("mailer: mail.from %q: %w", cfg.Mail.From, err)
+		}
+	}
+	if cfg.Mail.ReplyTo != "" {
+		if m.replyTo, err = netmail.ParseAddress(cfg.Mail.ReplyTo); err != nil {
+			return nil, fmt.Errorf("mailer: mail.reply_to %q: %w", cfg.Mail.ReplyTo, err)
+		}
+	}
+	m.mailto = unsubscribeMailto(cfg.Mail.Unsubscribe, m.from)
+	m.listID = "MSIT digest <digest." + host + ">"
 	return m, nil
 }
 
@@ -310,12 +329,22 @@ func (m *Mailer) sendStored(ctx context.Context, d digestRow, created bool) (Dig
 	var jobs []*job
 	var skipped []outcome
 	now := m.Now()
+	bySelection := map[string]*edition{}
 	for _, p := range pending {
-		var sel []feeds.Item
+		var ed *edition
 		if p.Status == StatusActive {
-			sel = selectItems(items, p.Boards, p.Since)
+			key := selectionKey(p.Boards, p.Since)
+			var seen bool
+			if ed, seen = bySelection[key]; !seen {
+				if sel := selectItems(items, p.Boards, p.Since); len(sel) > 0 {
+					if ed, err = eds.get(sel); err != nil {
+						return run, err
+					}
+				}
+				bySelection[key] = ed
+			}
 		}
-		if len(sel) == 0 {
+		if ed == nil {
 			reason := "subscriber removed"
 			switch {
 			case p.Status == StatusActive:
@@ -325,10 +354,6 @@ func (m *Mailer) sendStored(ctx context.Context, d digestRow, created bool) (Dig
 			}
 			skipped = append(skipped, outcome{DigestID: d.ID, SubscriberID: p.SubscriberID, Status: deliveryFailed, Error: reason, At: now})
 			continue
-		}
-		ed, err := eds.get(sel)
-		if err != nil {
-			return run, err
 		}
 		jobs = append(jobs, &job{p: p, ed: ed})
 	}

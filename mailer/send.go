@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -39,13 +40,12 @@ type outgoing struct {
 // plainest to richest.
 func (m *Mailer) buildMsg(o outgoing) (*mail.Msg, error) {
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent(), mail.WithCharset(mail.CharsetUTF8), mail.WithEncoding(mail.EncodingQP))
-	if err := msg.From(m.cfg.Mail.From); err != nil {
-		return nil, fmt.Errorf("mail.from %q: %w", m.cfg.Mail.From, err)
+	if m.from == nil {
+		return nil, ErrNoFrom
 	}
-	if m.cfg.Mail.ReplyTo != "" {
-		if err := msg.ReplyTo(m.cfg.Mail.ReplyTo); err != nil {
-			return nil, fmt.Errorf("mail.reply_to %q: %w", m.cfg.Mail.ReplyTo, err)
-		}
+	msg.FromMailAddress(m.from)
+	if m.replyTo != nil {
+		msg.ReplyToMailAddress(m.replyTo)
 	}
 	if err := msg.AddToFormat(flattenText(o.Name), o.To); err != nil {
 		return nil, fmt.Errorf("%w: recipient %q: %v", errBadRecipient, o.To, err)
@@ -66,9 +66,19 @@ func (m *Mailer) buildMsg(o outgoing) (*mail.Msg, error) {
 		msg.SetGenHeaderPreformatted("List-Id", o.ListID)
 		msg.SetBulk()
 	}
-	msg.SetBodyString(mail.TypeTextPlain, o.Text)
-	msg.AddAlternativeString(mail.TypeTextHTML, o.HTML)
+	// Writers rather than strings: go-mail would copy each string into a
+	// buffer first.
+	msg.SetBodyWriter(mail.TypeTextPlain, stringWriter(o.Text))
+	msg.AddAlternativeWriter(mail.TypeTextHTML, stringWriter(o.HTML))
 	return msg, nil
+}
+
+// stringWriter returns a go-mail body writer for s.
+func stringWriter(s string) func(io.Writer) (int64, error) {
+	return func(w io.Writer) (int64, error) {
+		n, err := io.WriteString(w, s)
+		return int64(n), err
+	}
 }
 
 // errBadRecipient marks an address go-mail will not accept; such a delivery
@@ -656,8 +666,8 @@ func (m *Mailer) digestMsg(j *job) (*mail.Msg, error) {
 		MessageID:         j.p.MessageID,
 		Date:              m.Now(),
 		UnsubscribeURL:    p.UnsubscribeURL,
-		UnsubscribeMailto: m.unsubscribeMailto(),
-		ListID:            m.listID(),
+		UnsubscribeMailto: m.mailto,
+		ListID:            m.listID,
 	})
 }
 
