@@ -1,6 +1,7 @@
 package msit
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,12 @@ import (
 // ErrUnresolved reports a board whose mId and mPid are not known yet: run
 // Discover or set them in the configuration.
 var ErrUnresolved = errors.New("board ids (mId, mPid) unknown: discover them or set them in the configuration")
+
+// ErrTruncated reports a post page that ends before its closing </html>:
+// the server stopped mid-page. What arrived is not the post, and storing it
+// would keep a cut body for good, since an unchanged list row is never
+// fetched again.
+var ErrTruncated = errors.New("page ends before </html> (truncated)")
 
 // Source reads boards and posts from the site through a Client. It
 // remembers each board's bbsSeqNo once a list page has shown it, so that
@@ -76,6 +83,9 @@ func (s *Source) Detail(ctx context.Context, board feeds.Board, ntt int64) (feed
 	body, err := s.client.Get(ctx, u)
 	if err != nil {
 		return feeds.Item{}, fmt.Errorf("detail %s %d: %w", board.Slug, ntt, err)
+	}
+	if !bytes.Contains(bytes.ToLower(body), []byte("</html")) {
+		return feeds.Item{}, fmt.Errorf("detail %s %d: %s: %w", board.Slug, ntt, u, ErrTruncated)
 	}
 	pageURL, err := url.Parse(u)
 	if err != nil {
