@@ -218,7 +218,6 @@ type edition struct {
 	subject personalText
 	text    personalText
 	html    personalText
-	items   int
 }
 
 // Placeholder slots of a personalText, in the order of personal's fields.
@@ -308,7 +307,7 @@ func (e *editions) get(items []feeds.Item) (*edition, error) {
 	}
 	markers := [slotCount]string{mk.Email, mk.Name, mk.UnsubscribeURL, mk.PreferencesURL}
 	ed := &edition{subject: cutPersonal(subject, markers), text: cutPersonal(text, markers),
-		html: cutPersonal(html, markers), items: len(items)}
+		html: cutPersonal(html, markers)}
 	e.byKey[key] = ed
 	return ed, nil
 }

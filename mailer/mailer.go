@@ -195,6 +195,7 @@ type PendingError struct {
 	Err     error // the last failure
 }
 
+// Error says what failed last and what to do.
 func (e *PendingError) Error() string {
 	msg := fmt.Sprintf("%d deliveries left pending, run digest send again", e.Pending)
 	if e.Err != nil {
@@ -203,6 +204,7 @@ func (e *PendingError) Error() string {
 	return msg
 }
 
+// Unwrap returns the last failure.
 func (e *PendingError) Unwrap() error { return e.Err }
 
 // DigestRun is what one send did to one digest.
