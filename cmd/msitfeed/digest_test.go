@@ -292,5 +292,6 @@ func TestDigestCommands(t *testing.T) {
 			strings.Count(stderr, "\n") != 1 {
 			t.Errorf("exit %d, stderr %q, stdout %q", code, stderr, stdout)
 		}
+		t.Logf("stderr: %s", stderr)
 	})
 }
