@@ -72,6 +72,9 @@ type Mailer struct {
 	// Backoff is the first wait before retrying a temporary failure; each
 	// further retry of the same delivery or connection waits twice as long.
 	Backoff time.Duration
+	// OnDelivery, if set, is told each delivery outcome: "sent", "failed"
+	// (refused for good) or "retried" (a temporary failure); for metrics.
+	OnDelivery func(outcome string)
 }
 
 // New returns a Mailer for cfg over an opened, migrated database. It loads

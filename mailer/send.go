@@ -482,6 +482,7 @@ type runStats struct {
 	failed  int
 	lastErr error // the latest error that left a delivery pending or stopped the run
 	fatal   error
+	observe func(outcome string)
 }
 
 func (s *runStats) add(sent, failed int, pendingErr, fatal error) {
@@ -489,6 +490,17 @@ func (s *runStats) add(sent, failed int, pendingErr, fatal error) {
 	defer s.mu.Unlock()
 	s.sent += sent
 	s.failed += failed
+	if s.observe != nil {
+		for range sent {
+			s.observe("sent")
+		}
+		for range failed {
+			s.observe("failed")
+		}
+		if pendingErr != nil && fatal == nil {
+			s.observe("retried")
+		}
+	}
 	if pendingErr != nil {
 		s.lastErr = pendingErr
 	}
@@ -510,7 +522,7 @@ func (m *Mailer) backoff(n int) time.Duration {
 // deliver sends jobs of digest d with cfg.SMTP.Concurrency workers, each
 // with its own reused connection, at most cfg.SMTP.Rate messages a second.
 func (m *Mailer) deliver(ctx context.Context, digestID int64, jobs []*job) *runStats {
-	stats := &runStats{}
+	stats := &runStats{observe: m.OnDelivery}
 	if len(jobs) == 0 {
 		return stats
 	}

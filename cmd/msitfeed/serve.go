@@ -172,7 +172,7 @@ func (m *Main) newScheduler(cfg config.Config, d *sql.DB, store *feeds.Store, ca
 	}); err != nil {
 		return nil, usagef("config schedule.crawl: %v", err)
 	}
-	digest, err := m.digestJob(cfg, d)
+	digest, err := m.digestJob(cfg, d, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -205,4 +205,28 @@ func (m *Main) setLogFormat(format string) error {
 		return usagef("--log-format must be text or json, got %q", format)
 	}
 	return nil
+}
+
+// digestJob returns the scheduled digest run, or nil when mail.from is not
+// set (the daemon then only crawls and serves; it says so in the log).
+func (m *Main) digestJob(cfg config.Config, d *sql.DB, metrics *ops.Metrics) (func(context.Context) error, error) {
+	if cfg.Mail.From == "" {
+		m.logger().Warn("mail.from is not set: digests are not scheduled")
+		return nil, nil
+	}
+	ml, err := mailer.New(context.Background(), cfg, d)
+	if err != nil {
+		return nil, err
+	}
+	ml.Log = m.logger()
+	ml.OnDelivery = metrics.ObserveMail
+	return func(ctx context.Context) error {
+		res, err := ml.SendDigest(ctx)
+		if errors.Is(err, mailer.ErrSendRunning) {
+			m.logger().Warn("digest send already running in another process; skipped")
+			return nil
+		}
+		m.logger().Info("digest job", "sent", res.Sent(), "digests", len(res.Digests))
+		return err
+	}, nil
 }

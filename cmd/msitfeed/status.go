@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -136,27 +135,4 @@ func (m *Main) printDigests(ctx context.Context, cfg config.Config, d *sql.DB) e
 			g.Items, g.Sent, g.Failed, g.Pending, fin)
 	}
 	return tw.Flush()
-}
-
-// digestJob returns the scheduled digest run, or nil when mail.from is not
-// set (the daemon then only crawls and serves; it says so in the log).
-func (m *Main) digestJob(cfg config.Config, d *sql.DB) (func(context.Context) error, error) {
-	if cfg.Mail.From == "" {
-		m.logger().Warn("mail.from is not set: digests are not scheduled")
-		return nil, nil
-	}
-	ml, err := mailer.New(context.Background(), cfg, d)
-	if err != nil {
-		return nil, err
-	}
-	ml.Log = m.logger()
-	return func(ctx context.Context) error {
-		res, err := ml.SendDigest(ctx)
-		if errors.Is(err, mailer.ErrSendRunning) {
-			m.logger().Warn("digest send already running in another process; skipped")
-			return nil
-		}
-		m.logger().Info("digest job", "sent", res.Sent(), "digests", len(res.Digests))
-		return err
-	}, nil
 }
