@@ -351,6 +351,10 @@ func (q *jobQueue) signal() {
 // when nothing is left or ctx ends.
 func (q *jobQueue) next(ctx context.Context) (*job, bool) {
 	for {
+		if ctx.Err() != nil {
+			// Stopping: what is not yet sent stays pending for the next run.
+			return nil, false
+		}
 		q.mu.Lock()
 		if q.aborted || q.outstanding == 0 {
 			q.mu.Unlock()

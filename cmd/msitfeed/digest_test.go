@@ -94,33 +94,34 @@ func (e *digestCLIEnv) command(bin string, extra []string, args ...string) *exec
 }
 
 var (
-	digestBinOnce sync.Once
-	digestBin     string
-	digestBinErr  error
+	binOnce sync.Once
+	binPath string
+	binErr  error
 )
 
-// buildDigestBinary builds msitfeed once per test run.
-func buildDigestBinary(t *testing.T) string {
+// buildBinary builds msitfeed once per test run, for tests that need a
+// real process to signal or kill.
+func buildBinary(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	digestBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "msitfeed-digest-test")
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "msitfeed-bin-")
 		if err != nil {
-			digestBinErr = err
+			binErr = err
 			return
 		}
-		digestBin = filepath.Join(dir, "msitfeed")
-		out, err := exec.Command("go", "build", "-o", digestBin, ".").CombinedOutput()
+		binPath = filepath.Join(dir, "msitfeed")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			digestBinErr = fmt.Errorf("go build: %v\n%s", err, out)
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
 		}
 	})
-	if digestBinErr != nil {
-		t.Fatal(digestBinErr)
+	if binErr != nil {
+		t.Fatal(binErr)
 	}
-	return digestBin
+	return binPath
 }
 
 // waitOrFail waits for ch, failing the test after a generous deadline.
@@ -134,7 +135,7 @@ func waitOrFail(t *testing.T, ch <-chan struct{}, what string) {
 }
 
 func TestDigestSend_KilledMidRunResendsAtMostTheMessagesInFlight(t *testing.T) {
-	bin := buildDigestBinary(t)
+	bin := buildBinary(t)
 	for _, concurrency := range []int{1, 4} {
 		t.Run(fmt.Sprintf("with %d connections", concurrency), func(t *testing.T) {
 			e := newDigestCLIEnv(t, 200, smtptest.Faults{Delay: 20 * time.Millisecond})
@@ -194,7 +195,7 @@ func TestDigestSend_KilledMidRunResendsAtMostTheMessagesInFlight(t *testing.T) {
 }
 
 func TestDigestSend_SecondProcessIsRefused(t *testing.T) {
-	bin := buildDigestBinary(t)
+	bin := buildBinary(t)
 	e := newDigestCLIEnv(t, 100, smtptest.Faults{Delay: 20 * time.Millisecond})
 	extra := []string{"MSITFEED_SMTP_CONCURRENCY=1"}
 	first := e.command(bin, extra, "digest", "send")

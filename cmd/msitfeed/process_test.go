@@ -4,49 +4,20 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds/msit/msittest"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/mailer/smtptest"
 )
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-// binary builds msitfeed once per test run, for tests that need a real
-// process to signal or kill.
-func binary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "msitfeed-bin-")
-		if err != nil {
-			binErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "msitfeed")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
@@ -98,7 +69,7 @@ func integrityOK(t *testing.T, path string) {
 }
 
 func TestServe_SIGTERMDuringCrawlLosesNothing(t *testing.T) {
-	bin := binary(t)
+	bin := buildBinary(t)
 	site := msittest.NewSite(msittest.SamplePosts(), msittest.WithLatency(30*time.Millisecond))
 	srv := httptest.NewServer(site)
 	defer srv.Close()
@@ -146,7 +117,7 @@ func TestServe_SIGTERMDuringCrawlLosesNothing(t *testing.T) {
 }
 
 func TestServe_SecondSchedulerIsRefused(t *testing.T) {
-	bin := binary(t)
+	bin := buildBinary(t)
 	site := msittest.NewSite(msittest.SamplePosts())
 	srv := httptest.NewServer(site)
 	defer srv.Close()
@@ -203,4 +174,67 @@ func TestServe_SecondSchedulerIsRefused(t *testing.T) {
 		}
 		return err == nil
 	})
+}
+
+func TestServe_SIGTERMDuringDigestLosesAndDoublesNothing(t *testing.T) {
+	bin := buildBinary(t)
+	e := newDigestCLIEnv(t, 150, smtptest.Faults{Delay: 20 * time.Millisecond})
+	site := httptest.NewServer(msittest.NewSite(msittest.SamplePosts()))
+	defer site.Close()
+	// The last digest job ran eight days ago: serve sends the missed one at start.
+	if _, err := e.db.Exec(`INSERT INTO jobs (name, spec, last_start) VALUES ('digest', '0 9 * * MON', ?)`,
+		time.Now().Add(-8*24*time.Hour).Format(time.RFC3339Nano)); err != nil {
+		t.Fatal(err)
+	}
+	extra := []string{"MSITFEED_SMTP_CONCURRENCY=2", "MSITFEED_LISTEN=" + freeAddr(t),
+		"MSITFEED_SOURCE_URL=" + site.URL, "MSITFEED_SOURCE_RATE=1000"}
+	serve := e.command(bin, extra, "serve")
+	var stderr bytes.Buffer
+	serve.Stderr = &stderr
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitOrFail(t, e.smtp.WaitFor(30), "30 digests before SIGTERM")
+	serve.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- serve.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM, want 0\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		serve.Process.Kill()
+		t.Fatalf("serve did not stop after SIGTERM\n%s", stderr.String())
+	}
+	var pending int
+	e.db.QueryRow(`SELECT count(*) FROM deliveries WHERE status = 'pending'`).Scan(&pending)
+	if pending == 0 {
+		var sent int
+		e.db.QueryRow(`SELECT count(*) FROM deliveries WHERE status = 'sent'`).Scan(&sent)
+		t.Fatalf("the digest finished before SIGTERM (%d sent, %d at the server): the test proves nothing\n%s", sent, e.smtp.Count(), stderr.String())
+	}
+	integrityOK(t, filepath.Join(e.dir, "msitfeed.db"))
+
+	if out, err := e.command(bin, extra, "digest", "send").CombinedOutput(); err != nil {
+		t.Fatalf("digest send after restart: %v\n%s", err, out)
+	}
+	ids := map[string][]string{}
+	for _, m := range e.smtp.Messages() {
+		ids[m.To[0]] = append(ids[m.To[0]], m.MessageID)
+	}
+	doubled := 0
+	for _, email := range e.emails {
+		switch got := ids[email]; {
+		case len(got) == 1:
+		case len(got) == 2 && got[0] == got[1]:
+			doubled++
+		default:
+			t.Errorf("%s got %d messages (%v)", email, len(got), got)
+		}
+	}
+	if doubled > 2 {
+		t.Errorf("%d subscribers got the digest twice; at most 2 were in flight", doubled)
+	}
+	t.Logf("SIGTERM left %d deliveries pending; after restart every subscriber has one digest, %d resent with the same Message-ID", pending, doubled)
 }
