@@ -20,9 +20,15 @@ func (m *Main) loadConfig(path string) (config.Config, error) {
 	return c, nil
 }
 
-// openDB opens the configured database and applies migrations.
-func (m *Main) openDB(ctx context.Context, c config.Config) (*sql.DB, error) {
-	return db.Open(ctx, c.Database)
+// open loads the configuration and opens its database (applying
+// migrations); the caller closes the database.
+func (m *Main) open(ctx context.Context, configPath string) (config.Config, *sql.DB, error) {
+	cfg, err := m.loadConfig(configPath)
+	if err != nil {
+		return cfg, nil, err
+	}
+	d, err := db.Open(ctx, cfg.Database)
+	return cfg, d, err
 }
 
 // newFlagSet returns a FlagSet that reports errors as UsageErrors instead of

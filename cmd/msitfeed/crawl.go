@@ -36,11 +36,7 @@ func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) e
 			boards = append(boards, b)
 		}
 	}
-	cfg, err := m.loadConfig(configPath)
-	if err != nil {
-		return err
-	}
-	d, err := m.openDB(ctx, cfg)
+	cfg, d, err := m.open(ctx, configPath)
 	if err != nil {
 		return err
 	}

@@ -45,11 +45,7 @@ func (m *Main) runDigest(ctx context.Context, configPath string, args []string) 
 // openMailer loads the configuration, opens the database and builds the
 // mailer; the caller closes the returned function.
 func (m *Main) openMailer(ctx context.Context, configPath, cmd string) (*mailer.Mailer, func(), error) {
-	cfg, err := m.loadConfig(configPath)
-	if err != nil {
-		return nil, nil, err
-	}
-	d, err := m.openDB(ctx, cfg)
+	cfg, d, err := m.open(ctx, configPath)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", cmd, err)
 	}

@@ -23,11 +23,7 @@ func (m *Main) runFeeds(ctx context.Context, configPath string, args []string) e
 	if fs.NArg() > 0 {
 		return usagef("feeds export: unexpected argument %q", fs.Arg(0))
 	}
-	cfg, err := m.loadConfig(configPath)
-	if err != nil {
-		return err
-	}
-	d, err := m.openDB(ctx, cfg)
+	cfg, d, err := m.open(ctx, configPath)
 	if err != nil {
 		return err
 	}

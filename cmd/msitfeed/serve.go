@@ -31,11 +31,7 @@ func (m *Main) runServe(ctx context.Context, configPath string, args []string) e
 	if err := m.setLogFormat(*logFormat); err != nil {
 		return err
 	}
-	cfg, err := m.loadConfig(configPath)
-	if err != nil {
-		return err
-	}
-	d, err := m.openDB(ctx, cfg)
+	cfg, d, err := m.open(ctx, configPath)
 	if err != nil {
 		return err
 	}

@@ -20,11 +20,7 @@ func (m *Main) runStatus(ctx context.Context, configPath string, args []string) 
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	cfg, err := m.loadConfig(configPath)
-	if err != nil {
-		return err
-	}
-	d, err := m.openDB(ctx, cfg)
+	cfg, d, err := m.open(ctx, configPath)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/config"
+	"github.com/msitfeed/msitfeed/internal/db"
 	"github.com/msitfeed/msitfeed/mailer"
 )
 
@@ -132,11 +133,7 @@ func parseBoardsArg(cmd, arg string) ([]string, error) {
 // openSubscribers loads the configuration and opens the store; close the
 // returned database when done.
 func (m *Main) openSubscribers(ctx context.Context, configPath string) (config.Config, *sql.DB, *mailer.Subscribers, error) {
-	cfg, err := m.loadConfig(configPath)
-	if err != nil {
-		return cfg, nil, nil, err
-	}
-	d, err := m.openDB(ctx, cfg)
+	cfg, d, err := m.open(ctx, configPath)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
@@ -168,7 +165,7 @@ func (m *Main) subscribersAdd(ctx context.Context, configPath string, args []str
 	if !*confirmed && cfg.Mail.From == "" {
 		return usagef("subscribers add: sending the confirmation mail needs mail.from (set it in the config or MSITFEED_MAIL_FROM), or add with --confirmed")
 	}
-	d, err := m.openDB(ctx, cfg)
+	d, err := db.Open(ctx, cfg.Database)
 	if err != nil {
 		return err
 	}
