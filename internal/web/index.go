@@ -91,7 +91,7 @@ func (s *Server) indexPage(ctx context.Context, form *subscribeForm) (indexPage,
 	if err != nil {
 		return page, err
 	}
-	total := 0
+	total, newest := 0, ""
 	for _, b := range append([]feeds.Board{{Slug: feeds.AllSlug, Name: "All boards"}}, feeds.DefaultBoards()...) {
 		row := boardRow{Name: b.Name, RSS: "/feeds/" + b.Slug + ".rss", Atom: "/feeds/" + b.Slug + ".atom", JSON: "/feeds/" + b.Slug + ".json"}
 		if st, ok := stats[b.Slug]; ok {
@@ -99,11 +99,12 @@ func (s *Server) indexPage(ctx context.Context, form *subscribeForm) (indexPage,
 			total += st.Items
 			if !st.Newest.IsZero() {
 				row.Newest = st.Newest.Format("2006-01-02")
+				newest = max(newest, row.Newest)
 			}
 		}
 		page.Boards = append(page.Boards, row)
 	}
-	page.Boards[0].Items = total
+	page.Boards[0].Items, page.Boards[0].Newest = total, newest
 	latest, err := s.Store.Items(ctx, feeds.AllSlug, 10)
 	if err != nil {
 		return page, err
