@@ -111,6 +111,15 @@ func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOption
 	}
 	now := s.Now()
 	br := bufio.NewReader(r)
+	// A UTF-16 file (what Windows tools save as "Unicode text") would
+	// otherwise be reported as unknown columns full of NUL bytes.
+	head, _ := br.Peek(512)
+	if i := bytes.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	if bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}) || bytes.IndexByte(head, 0) >= 0 {
+		return rep, fmt.Errorf("%w: the file is not UTF-8 (UTF-16?); save it as UTF-8", ErrBadFile)
+	}
 	var rows []importRow
 	var err error
 	if looksLikeJSON(br) {
