@@ -91,6 +91,11 @@ func (t *Tokens) Verify(p Purpose, token string) (string, error) {
 	if err != nil || !hmac.Equal(mac, t.mac(string(raw))) {
 		return "", ErrBadToken
 	}
+	// Only the spelling Sign writes: base64 decoding alone also takes
+	// other final characters and line breaks for the same bytes.
+	if base64.RawURLEncoding.EncodeToString(raw) != enc || base64.RawURLEncoding.EncodeToString(mac) != sig {
+		return "", ErrBadToken
+	}
 	parts := strings.Split(string(raw), ".")
 	if len(parts) != 3 || Purpose(parts[0]) != p || parts[1] == "" {
 		return "", ErrBadToken
