@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
-	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -329,5 +328,4 @@ func TestActiveContentFindsWhatItLooksFor(t *testing.T) {
 	if bad := activeContent(`<p><a href="https://example.org/">ok</a><img src="https://example.org/a.png" alt="x"></p>`, true); len(bad) > 0 {
 		t.Errorf("harmless markup reported: %v", bad)
 	}
-	_ = fmt.Sprint
 }
