@@ -33,6 +33,15 @@ var (
 	binErr  error
 )
 
+// TestMain removes the binary built for the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // binary builds the msitfeed command once per test run: the faults are
 // injected into the program users run, not into a test double of it.
 func binary(t testing.TB) string {
