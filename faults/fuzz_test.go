@@ -28,6 +28,7 @@ import (
 var (
 	fuzzDBOnce sync.Once
 	fuzzDB     *sql.DB
+	fuzzDir    string
 	fuzzDBErr  error
 )
 
@@ -35,12 +36,12 @@ var (
 // migrating one per input would make the fuzzer a benchmark of migrations.
 func importDB(t *testing.T) *sql.DB {
 	fuzzDBOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "msitfeed-fuzz-")
-		if err != nil {
+		var err error
+		if fuzzDir, err = os.MkdirTemp("", "msitfeed-fuzz-"); err != nil {
 			fuzzDBErr = err
 			return
 		}
-		fuzzDB, fuzzDBErr = db.Open(context.Background(), filepath.Join(dir, "fuzz.db"))
+		fuzzDB, fuzzDBErr = db.Open(context.Background(), filepath.Join(fuzzDir, "fuzz.db"))
 	})
 	if fuzzDBErr != nil {
 		t.Fatal(fuzzDBErr)

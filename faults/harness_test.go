@@ -33,11 +33,15 @@ var (
 	binErr  error
 )
 
-// TestMain removes the binary built for the run.
+// TestMain removes the binary built for the run and FuzzImport's database.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
+	}
+	if fuzzDB != nil {
+		fuzzDB.Close()
+		os.RemoveAll(fuzzDir)
 	}
 	os.Exit(code)
 }
