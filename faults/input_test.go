@@ -261,8 +261,8 @@ func TestExportPathTricks(t *testing.T) {
 		if ee, ok := err.(interface{ ExitCode() int }); ok {
 			code = ee.ExitCode()
 		}
-		if code == 0 || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
-			t.Errorf("export --dir %q: exit %d, output %q; want a one-line refusal", dir, code, out)
+		if code != 2 || strings.Count(strings.TrimSpace(string(out)), "\n") != 0 {
+			t.Errorf("export --dir %q: exit %d, output %q; want a one-line usage refusal (exit 2)", dir, code, out)
 		}
 		t.Logf("FIGURES export | --dir %s | exit %d: %s", dir, code, strings.TrimSpace(string(out)))
 	}
@@ -342,7 +342,9 @@ func TestSlowloris(t *testing.T) {
 		go srv.Serve(ln)
 		defer srv.Close()
 		held, sent := slowloris(t, ln.Addr().String(), 200*time.Millisecond, 10*time.Second)
-		if held > 2*time.Second {
+		// Closed long before the client would have finished (10 s); the
+		// margin over the 1 s timeout absorbs a loaded CI machine.
+		if held > 5*time.Second {
 			t.Errorf("held %v", held)
 		}
 		t.Logf("FIGURES slowloris | in-process, ReadHeaderTimeout 1s (shipped: %v) | closed after %v, %d header bytes", shipped, held.Round(10*time.Millisecond), sent)
@@ -351,7 +353,8 @@ func TestSlowloris(t *testing.T) {
 		t.Parallel()
 		e := newLinkEnv(t)
 		held, sent := slowloris(t, strings.TrimPrefix(e.d.base, "http://"), time.Second, 20*time.Second)
-		if held > 7*time.Second {
+		// ReadHeaderTimeout is 5 s; the client would go on for 20 s.
+		if held > 12*time.Second {
 			t.Errorf("held %v", held)
 		}
 		// The server still serves others.

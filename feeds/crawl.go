@@ -267,7 +267,8 @@ func (c *Crawler) walk(ctx context.Context, b Board, pages int, resume bool, run
 			fresh++
 			res, err := c.fetchAndSave(ctx, b, row, lh)
 			if err != nil {
-				if ctx.Err() != nil {
+				var se *storeError
+				if ctx.Err() != nil || errors.As(err, &se) {
 					return err
 				}
 				detailErrs = append(detailErrs, err)
@@ -312,9 +313,22 @@ func (c *Crawler) fetchAndSave(ctx context.Context, b Board, row ListRow, listHa
 	if it.Title == "" {
 		it.Title = row.Title
 	}
+	it.Title = CleanTitle(it.Title)
 	it.Body = Sanitize(it.Body)
-	return c.Store.Save(ctx, it, listHash)
+	res, err := c.Store.Save(ctx, it, listHash)
+	if err != nil {
+		return res, &storeError{err}
+	}
+	return res, nil
 }
+
+// storeError marks a failure to write, as opposed to a failure to fetch:
+// the board's crawl stops at once rather than fetch posts it cannot keep
+// (a full disk, a read-only database).
+type storeError struct{ err error }
+
+func (e *storeError) Error() string { return e.err.Error() }
+func (e *storeError) Unwrap() error { return e.err }
 
 func (c *Crawler) progress(b Board, page, limit, last int, run *CrawlRun) {
 	if c.Progress == nil {

@@ -236,6 +236,9 @@ func flattenText(s string) string {
 	b.Grow(len(s))
 	space := false
 	for _, r := range s {
+		if feeds.IsBidiControl(r) { // would show the rest of a subject reversed
+			continue
+		}
 		if r == utf8.RuneError || unicode.IsControl(r) || unicode.IsSpace(r) ||
 			r == '\u2028' || r == '\u2029' || r == '\ufeff' {
 			space = b.Len() > 0

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/msitfeed/msitfeed/feeds"
 )
@@ -22,6 +24,11 @@ func (m *Main) runFeeds(ctx context.Context, configPath string, args []string) e
 	}
 	if fs.NArg() > 0 {
 		return usagef("feeds export: unexpected argument %q", fs.Arg(0))
+	}
+	for _, el := range strings.FieldsFunc(*dir, func(r rune) bool { return r == '/' || r == filepath.Separator }) {
+		if el == ".." {
+			return usagef("feeds export: --dir %q must not contain \"..\"; give the path without it", *dir)
+		}
 	}
 	cfg, d, err := m.open(ctx, configPath)
 	if err != nil {
