@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -29,6 +30,7 @@ type Metrics struct {
 	crawlItems    *prometheus.CounterVec
 	lastCrawl     *prometheus.GaugeVec
 	feedRequests  *prometheus.CounterVec
+	feedCounters  sync.Map // feedKey → prometheus.Counter
 	mail          *prometheus.CounterVec
 	jobRuns       *prometheus.CounterVec
 	jobDuration   *prometheus.HistogramVec
@@ -129,8 +131,26 @@ func (m *Metrics) CountFeeds(next http.Handler) http.Handler {
 				format = ext
 			}
 		}
-		m.feedRequests.WithLabelValues(format, strconv.Itoa(cw.code)).Inc()
+		m.feedCounter(format, cw.code).Inc()
 	})
+}
+
+// feedCounter returns the feed request counter for format and code, looked
+// up once per pair: a label lookup hashes its values on every call, and this
+// is the hottest path of the server.
+func (m *Metrics) feedCounter(format string, code int) prometheus.Counter {
+	key := feedKey{format, code}
+	if c, ok := m.feedCounters.Load(key); ok {
+		return c.(prometheus.Counter)
+	}
+	c := m.feedRequests.WithLabelValues(format, strconv.Itoa(code))
+	m.feedCounters.Store(key, c)
+	return c
+}
+
+type feedKey struct {
+	format string
+	code   int
 }
 
 type codeWriter struct {

@@ -139,6 +139,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if s.AccessLog {
 			level = slog.LevelInfo
 		}
+		if !s.Logger.Enabled(r.Context(), level) {
+			return // the feed path is hot: build no log record nobody reads
+		}
 		s.Logger.Log(r.Context(), level, "request", "method", r.Method, "path", redactPath(r.URL.Path), "status", rw.status,
 			"bytes", rw.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
 	}()
