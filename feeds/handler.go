@@ -24,6 +24,10 @@ const HandlerPattern = "GET /feeds/{file}"
 type Handler struct {
 	cache *Cache
 	opts  Options
+
+	// Observe, if set, is told the format and status code of every
+	// response (for metrics); an unknown format is "".
+	Observe func(format Format, code int)
 }
 
 // NewHandler returns the feed handler over cache. Mount it with
@@ -47,6 +51,8 @@ const (
 var (
 	cacheControlValue = []string{"public, max-age=300"}
 	varyValue         = []string{"Accept-Encoding"}
+	xmlVaryValue      = []string{"Accept-Encoding, Sec-Fetch-Dest"}
+	xmlTypeValue      = []string{"application/xml; charset=utf-8"}
 	gzipValue         = []string{"gzip"}
 )
 
@@ -73,6 +79,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	board, format, ok := splitFeedFile(file)
 	if !ok {
+		h.observe("", http.StatusNotFound)
 		http.Error(w, "no such feed: use /feeds/{board}.{rss|atom|json} with board one of "+
 			strings.Join(BoardSlugs(), ", ")+" or all", http.StatusNotFound)
 		return
@@ -82,6 +89,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if q := r.URL.Query(); q.Has("limit") {
 			n, err := strconv.Atoi(q.Get("limit"))
 			if err != nil || n < 1 || n > MaxLimit {
+				h.observe(format, http.StatusBadRequest)
 				http.Error(w, fmt.Sprintf("bad limit %q: must be an integer from 1 to %d", q.Get("limit"), MaxLimit),
 					http.StatusBadRequest)
 				return
@@ -92,6 +100,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	e, err := h.cache.Get(r.Context(), board, format, limit)
 	if err != nil {
 		if errors.Is(err, ErrUnknownFeed) {
+			h.observe(format, http.StatusNotFound)
 			http.Error(w, "no such feed", http.StatusNotFound)
 			return
 		}
@@ -99,10 +108,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return // the client went away; there is no one to answer
 		}
 		h.opts.Logger.Error("serve feed", "board", board, "format", string(format), "limit", limit, "err", err)
+		h.observe(format, http.StatusInternalServerError)
 		http.Error(w, "the feed cannot be built right now; try again later", http.StatusInternalServerError)
 		return
 	}
 	h.serveEntry(w, r, e)
+}
+
+func (h *Handler) observe(format Format, code int) {
+	if h.Observe != nil {
+		h.Observe(format, code)
+	}
 }
 
 // splitFeedFile splits "press.rss" into a known board and format.
@@ -126,19 +142,33 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *Entry) {
 	if gz {
 		body, etag, length = e.Gzip, e.gzipETag, e.gzipLength
 	}
+	// A browser tab shows application/rss+xml as text and downloads
+	// application/atom+xml, never applying the stylesheet; as
+	// application/xml it renders the feed through it. Feed readers send no
+	// "Sec-Fetch-Dest: document" and get the feed's own type; the body and
+	// ETag are the same, and Vary says which header chose the type.
+	contentType, vary := e.contentType, varyValue
+	if e.Format != FormatJSON {
+		vary = xmlVaryValue
+		if sfd := r.Header["Sec-Fetch-Dest"]; len(sfd) > 0 && sfd[0] == "document" {
+			contentType = xmlTypeValue
+		}
+	}
 	hdr[hdrETag] = etag
 	hdr[hdrLastModified] = e.lastModified
 	hdr[hdrCacheControl] = cacheControlValue
-	hdr[hdrVary] = varyValue
+	hdr[hdrVary] = vary
 	if notModified(r, etag[0], e.Modified) {
+		h.observe(e.Format, http.StatusNotModified)
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	hdr[hdrContentType] = e.contentType
+	hdr[hdrContentType] = contentType
 	hdr[hdrContentLength] = length
 	if gz {
 		hdr[hdrContentEncoding] = gzipValue
 	}
+	h.observe(e.Format, http.StatusOK)
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -79,10 +80,14 @@ func TestHandler_ServesEveryBoardAndFormat(t *testing.T) {
 					t.Fatalf("status %d: %s", w.Code, w.Body)
 				}
 				h := w.Result().Header
+				vary := "Accept-Encoding, Sec-Fetch-Dest" // RSS and Atom change type for a browser tab
+				if ext == "json" {
+					vary = "Accept-Encoding"
+				}
 				for name, want := range map[string]string{
 					"Content-Type":   ctype,
 					"Cache-Control":  "public, max-age=300",
-					"Vary":           "Accept-Encoding",
+					"Vary":           vary,
 					"Content-Length": strconv.Itoa(w.Body.Len()),
 				} {
 					if got := h.Get(name); got != want {
@@ -384,4 +389,35 @@ func BenchmarkHandler200Gzip(b *testing.B) {
 	h, r, _ := benchFeed(b)
 	r.Header.Set("Accept-Encoding", "gzip, deflate, br")
 	benchServe(b, h, r, 200)
+}
+
+func TestHandler_BrowserTabGetsXMLAndCountsResponses(t *testing.T) {
+	_, cache := newFeedServer(t, []feeds.Item{{Board: "press", ID: 1, Title: "press one", URL: "https://www.msit.go.kr/x", Published: time.Now()}})
+	h := feeds.NewHandler(cache)
+	seen := map[string]int{}
+	h.Observe = func(f feeds.Format, code int) { seen[fmt.Sprintf("%s %d", f, code)]++ }
+	cases := []struct {
+		path, dest, wantType string
+	}{
+		{"/feeds/press.rss", "document", "application/xml; charset=utf-8"},
+		{"/feeds/press.atom", "document", "application/xml; charset=utf-8"},
+		{"/feeds/press.json", "document", "application/feed+json; charset=utf-8"},
+		{"/feeds/press.rss", "", "application/rss+xml; charset=utf-8"},
+		{"/feeds/press.atom", "empty", "application/atom+xml; charset=utf-8"},
+	}
+	for _, tc := range cases {
+		var hdr []string
+		if tc.dest != "" {
+			hdr = []string{"Sec-Fetch-Dest", tc.dest}
+		}
+		w := serve(h, "GET", tc.path, hdr...)
+		if got := w.Header().Get("Content-Type"); got != tc.wantType {
+			t.Errorf("%s with Sec-Fetch-Dest %q: Content-Type %q, want %q", tc.path, tc.dest, got, tc.wantType)
+		}
+	}
+	serve(h, "GET", "/feeds/sports.rss")
+	want := map[string]int{"rss 200": 2, "atom 200": 2, "json 200": 1, " 404": 1}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("observed %v, want %v", seen, want)
+	}
 }

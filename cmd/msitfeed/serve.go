@@ -59,13 +59,21 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 	}
 	defer cache.Close()
 	metrics := ops.NewMetrics()
+	feedHandler := feeds.NewHandler(cache)
+	feedHandler.Observe = metrics.ObserveFeed
+	interval, err := crawlInterval(cfg.Schedule.Crawl)
+	if err != nil {
+		return err
+	}
 	ml, err := mailer.New(ctx, cfg, d)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
 	srv, err := web.New(web.Server{
 		Store:          store,
-		Feeds:          metrics.CountFeeds(feeds.NewHandler(cache)),
+		Feeds:          feedHandler,
+		Metrics:        metrics.Handler(),
+		Ready:          &ops.Readiness{DB: d, Store: store, Interval: interval},
 		BaseURL:        cfg.BaseURL,
 		SiteURL:        cfg.Source.URL,
 		Logger:         log,
@@ -108,15 +116,7 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		}
 		return fmt.Errorf("serve: listen on %s: %w (set listen in the config)", cfg.Listen, err)
 	}
-	interval, err := crawlInterval(cfg.Schedule.Crawl)
-	if err != nil {
-		return err
-	}
-	root := http.NewServeMux()
-	root.Handle("GET /metrics", metrics.Handler())
-	root.Handle("GET /readyz", &ops.Readiness{DB: d, Store: store, Interval: interval})
-	root.Handle("/", srv)
-	httpSrv := web.NewHTTPServer(cfg.Listen, root, log)
+	httpSrv := web.NewHTTPServer(cfg.Listen, srv, log)
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	log.Info("serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL, "scheduler", withScheduler)

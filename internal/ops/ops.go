@@ -119,20 +119,14 @@ func (m *Metrics) ObserveJob(name string, d time.Duration, err error) {
 	m.jobDuration.WithLabelValues(name).Observe(d.Seconds())
 }
 
-// CountFeeds wraps the feed handler to count requests per format and status.
-func (m *Metrics) CountFeeds(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
-		next.ServeHTTP(cw, r)
-		format := "other"
-		if i := strings.LastIndexByte(r.URL.Path, '.'); i >= 0 {
-			switch ext := r.URL.Path[i+1:]; ext {
-			case "rss", "atom", "json", "xsl":
-				format = ext
-			}
-		}
-		m.feedCounter(format, cw.code).Inc()
-	})
+// ObserveFeed counts one feed response by format and status code
+// (feeds.Handler.Observe).
+func (m *Metrics) ObserveFeed(format feeds.Format, code int) {
+	f := string(format)
+	if f == "" {
+		f = "other"
+	}
+	m.feedCounter(f, code).Inc()
 }
 
 // feedCounter returns the feed request counter for format and code, looked
@@ -152,19 +146,6 @@ type feedKey struct {
 	format string
 	code   int
 }
-
-type codeWriter struct {
-	http.ResponseWriter
-	code int
-}
-
-func (w *codeWriter) WriteHeader(code int) {
-	w.code = code
-	w.ResponseWriter.WriteHeader(code)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *codeWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Readiness decides /readyz: the database is writable, and not every board's
 // last crawl failed or is older than three crawl intervals.

@@ -59,6 +59,9 @@ type Server struct {
 	ClientIPHeader string
 	// AccessLog logs every request at Info level (else at Debug).
 	AccessLog bool
+	// Metrics and Ready, if set, serve GET /metrics and GET /readyz.
+	Metrics http.Handler
+	Ready   http.Handler
 
 	pages   map[string]*template.Template // page file name → layout + page
 	mux     *http.ServeMux
@@ -104,7 +107,13 @@ func New(s Server) (*Server, error) {
 	mux.HandleFunc("GET /static/style.css", srv.handleStyle)
 	mux.HandleFunc("GET "+FeedXSLPath, srv.handleFeedXSL)
 	if srv.Feeds != nil {
-		mux.Handle("GET /feeds/", browserFeeds(srv.Feeds))
+		mux.Handle("GET /feeds/", srv.Feeds)
+	}
+	if srv.Metrics != nil {
+		mux.Handle("GET /metrics", srv.Metrics)
+	}
+	if srv.Ready != nil {
+		mux.Handle("GET /readyz", srv.Ready)
 	}
 	if srv.subscriptions() {
 		srv.routeSubscriptions(mux)
