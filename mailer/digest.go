@@ -306,8 +306,10 @@ func (e *editions) get(items []feeds.Item) (*edition, error) {
 		return nil, err
 	}
 	markers := [slotCount]string{mk.Email, mk.Name, mk.UnsubscribeURL, mk.PreferencesURL}
-	ed := &edition{subject: cutPersonal(subject, markers), text: cutPersonal(text, markers),
-		html: cutPersonal(html, markers)}
+	// Bodies go out with CRLF line ends, once per edition, so that a
+	// message can be sent as 8bit without being rewritten (see buildMsg).
+	ed := &edition{subject: cutPersonal(subject, markers), text: cutPersonal(crlf(text), markers),
+		html: cutPersonal(crlf(html), markers)}
 	e.byKey[key] = ed
 	return ed, nil
 }
@@ -435,6 +437,8 @@ func (m *Mailer) Preview(ctx context.Context, email string) (Preview, error) {
 	}
 	pv.Items = len(items)
 	pv.Subject, pv.Text, pv.HTML = m.personalise(ed, m.personalFor(who.UID, who.Email, who.Name))
+	// The edition is cut for the wire; a preview is read on a terminal.
+	pv.Text, pv.HTML = strings.ReplaceAll(pv.Text, "\r\n", "\n"), strings.ReplaceAll(pv.HTML, "\r\n", "\n")
 	return pv, nil
 }
 

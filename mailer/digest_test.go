@@ -418,3 +418,76 @@ func TestPreview(t *testing.T) {
 		t.Errorf("preview sent or stored something")
 	}
 }
+
+// A digest goes out as 8bit when the server announces 8BITMIME and every
+// line fits, and quoted-printable otherwise; either way the reader gets
+// the same text, every line of the message is within SMTP's 998 octets, and
+// an old 7-bit server is never sent a byte above 127.
+func TestSendDigest_TransferEncoding(t *testing.T) {
+	tests := []struct {
+		name     string
+		faults   smtptest.Faults
+		title    string
+		wantCTE  string
+		wantBody string // MAIL FROM BODY=
+	}{
+		{"8BITMIME server", smtptest.Faults{}, "Seoul–Daejeon quantum link · 과학기술 = progress", "8bit", "8BITMIME"},
+		{"8BITMIME server, a line too long for 8bit", smtptest.Faults{}, "Long" + strings.Repeat(" title", 300), "quoted-printable", "8BITMIME"},
+		{"server without 8BITMIME", smtptest.Faults{No8BitMIME: true}, "Seoul–Daejeon quantum link · 과학기술 = progress", "quoted-printable", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newDigestEnv(t, tt.faults)
+			joined := e.now.Add(-30 * 24 * time.Hour)
+			for i := range 3 {
+				e.addSubscriber(fmt.Sprintf("reader%d@example.org", i), "Reader", "", mailer.StatusActive, joined)
+			}
+			e.addItem("press", tt.title, e.now.Add(-24*time.Hour), e.now.Add(-time.Hour))
+			res := e.mustSend(e.mailer())
+			if len(res.Digests) != 1 || res.Digests[0].Sent != 3 || res.Digests[0].Failed != 0 {
+				t.Fatalf("result = %+v, want 3 sent", res)
+			}
+			msgs := e.smtp.Messages()
+			if len(msgs) != 3 {
+				t.Fatalf("server got %d messages, want 3", len(msgs))
+			}
+			for _, msg := range msgs {
+				if msg.Body != tt.wantBody {
+					t.Errorf("MAIL FROM BODY=%q, want %q", msg.Body, tt.wantBody)
+				}
+				for i, line := range strings.Split(string(msg.Data), "\r\n") {
+					if len(line) > 998 || strings.ContainsAny(line, "\r\n\x00") {
+						t.Fatalf("line %d of the message: %d octets, or a lone CR, LF or NUL", i+1, len(line))
+					}
+				}
+				raw, err := mail.ReadMessage(strings.NewReader(string(msg.Data)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, params, _ := mime.ParseMediaType(raw.Header.Get("Content-Type"))
+				mr := multipart.NewReader(raw.Body, params["boundary"])
+				for {
+					p, err := mr.NextRawPart()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got := p.Header.Get("Content-Transfer-Encoding"); got != tt.wantCTE {
+						t.Errorf("%s: Content-Transfer-Encoding %q, want %q", p.Header.Get("Content-Type"), got, tt.wantCTE)
+					}
+				}
+				pm := parseMail(t, msg.Data)
+				for _, p := range pm.Parts {
+					if !strings.Contains(p.Body, tt.title) {
+						t.Errorf("%s part lacks the title %q", p.ContentType, tt.title[:20])
+					}
+					if !strings.Contains(p.Body, "\r\n") || strings.Contains(strings.ReplaceAll(p.Body, "\r\n", ""), "\n") {
+						t.Errorf("%s part: lines do not all end in CRLF", p.ContentType)
+					}
+				}
+			}
+		})
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"os"
 	"time"
 
+	mail "github.com/wneessen/go-mail"
+
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/config"
 	"github.com/msitfeed/msitfeed/internal/db"
@@ -154,21 +156,19 @@ func (m *Mailer) SendConfirmation(ctx context.Context, s Subscriber) error {
 		return fmt.Errorf("confirmation to %s: %w", s.Email, err)
 	}
 	now := m.Now()
-	msg, err := m.buildMsg(outgoing{
+	o := outgoing{
 		To:        s.Email,
 		Name:      s.Name,
 		Subject:   subject,
-		Text:      text,
-		HTML:      html,
+		Text:      crlf(text),
+		HTML:      crlf(html),
 		MessageID: fmt.Sprintf("confirm-%d-%s@%s", now.UnixNano(), uidHash(s.UID), m.host),
 		Date:      now,
-	})
-	if err != nil {
-		return fmt.Errorf("confirmation to %s: %w", s.Email, err)
 	}
 	sess := m.tr.open()
 	defer sess.close()
-	if err := sess.send(ctx, msg); err != nil {
+	buildErr, err := sendMsg(ctx, sess, func(eightBit bool) (*mail.Msg, error) { return m.buildMsg(o, eightBit) })
+	if err = errors.Join(buildErr, err); err != nil {
 		return fmt.Errorf("confirmation to %s: %w", s.Email, err)
 	}
 	return nil

@@ -43,11 +43,16 @@ type Faults struct {
 	// DiscardData keeps only each message's headers and size, not its
 	// bytes (benchmarks).
 	DiscardData bool
+	// No8BitMIME makes the server an old one that does not announce
+	// 8BITMIME (RFC 6152) and refuses, with 554, a message holding any byte
+	// above 127.
+	No8BitMIME bool
 }
 
 // Message is one message the server accepted.
 type Message struct {
 	From      string
+	Body      string // the MAIL FROM BODY= parameter: "8BITMIME", or ""
 	To        []string
 	MessageID string
 	Header    mail.Header
@@ -197,8 +202,22 @@ func (l *downListener) Accept() (net.Conn, error) {
 			c.Close()
 			continue
 		}
+		if l.s.faults.No8BitMIME {
+			return no8bitConn{c}, nil
+		}
 		return c, nil
 	}
+}
+
+// no8bitConn hides the 8BITMIME line of the EHLO reply, which go-smtp
+// always announces and writes as a line of its own.
+type no8bitConn struct{ net.Conn }
+
+func (c no8bitConn) Write(b []byte) (int, error) {
+	if string(b) == "250-8BITMIME\r\n" {
+		return len(b), nil
+	}
+	return c.Conn.Write(b)
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
@@ -209,14 +228,18 @@ type session struct {
 	s    *Server
 	conn *smtp.Conn
 	from string
+	body string
 	to   []string
 }
 
-func (ss *session) Reset()        { ss.from, ss.to = "", nil }
+func (ss *session) Reset()        { ss.from, ss.body, ss.to = "", "", nil }
 func (ss *session) Logout() error { return nil }
 
-func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
-	ss.from = from
+func (ss *session) Mail(from string, opts *smtp.MailOptions) error {
+	ss.from, ss.body = from, ""
+	if opts != nil {
+		ss.body = string(opts.Body)
+	}
 	return nil
 }
 
@@ -266,10 +289,13 @@ func (ss *session) Data(r io.Reader) error {
 	if _, err := io.Copy(&buf, r); err != nil {
 		return err
 	}
+	if f.No8BitMIME && bytes.IndexFunc(buf.Bytes(), func(r rune) bool { return r > 127 }) >= 0 {
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "8-bit content not accepted here"}
+	}
 	if f.Delay > 0 {
 		time.Sleep(f.Delay)
 	}
-	m := Message{From: ss.from, To: append([]string(nil), ss.to...), Size: buf.Len(), Accepted: time.Now()}
+	m := Message{From: ss.from, Body: ss.body, To: append([]string(nil), ss.to...), Size: buf.Len(), Accepted: time.Now()}
 	if parsed, err := mail.ReadMessage(bytes.NewReader(buf.Bytes())); err == nil {
 		m.Header = parsed.Header
 		m.MessageID = parsed.Header.Get("Message-Id")
