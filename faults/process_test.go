@@ -284,7 +284,7 @@ func TestFailingMigrationLeavesTheOldSchema(t *testing.T) {
 		code, strings.TrimSpace(errs), subs, recorded, len(after)-corrupted, len(before), res)
 }
 
-// TestFullDisk puts the database on a 4 MiB tmpfs, fills the rest of it,
+// TestFullDisk puts the database on an 8 MiB tmpfs (room for the WAL of a long crawl), fills the rest of it,
 // and crawls a site with new, large posts: the crawl fails with a clear
 // line and exit 1, and nothing stored is lost or corrupted. With room made
 // again, a crawl completes.
@@ -292,7 +292,7 @@ func TestFullDisk(t *testing.T) {
 	dir := t.TempDir()
 	mnt := filepath.Join(dir, "small")
 	os.Mkdir(mnt, 0o755)
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", mnt).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a small tmpfs here (%v: %s); as root a read-only file does not stop writes, so there is no honest fallback", err, out)
 	}
 	t.Cleanup(func() { exec.Command("umount", "-l", mnt).Run() })
@@ -349,7 +349,7 @@ func TestFullDisk(t *testing.T) {
 	if l2 != 0 || c2 != 0 || len(final) != len(before)+60 || integrity(t, dbPath) != "ok" {
 		t.Errorf("with room again: %d posts (want %d), %d lost, %d corrupted", len(final), len(before)+60, l2, c2)
 	}
-	t.Logf("FIGURES full disk | 4 MiB tmpfs filled to 256 KiB free, 60 new 30 KB posts | crawl exit %d: %s | %d/%d earlier posts intact (%d new ones stored whole before the disk filled), %d lost, %d corrupted, integrity %s; subscribers import exit %d, %d rows stored | room again: %d posts, integrity ok |\n%s",
+	t.Logf("FIGURES full disk | 8 MiB tmpfs filled to 256 KiB free, 60 new 30 KB posts | crawl exit %d: %s | %d/%d earlier posts intact (%d new ones stored whole before the disk filled), %d lost, %d corrupted, integrity %s; subscribers import exit %d, %d rows stored | room again: %d posts, integrity ok |\n%s",
 		code, strings.TrimSpace(lastLine), len(before)-lost-corrupted, len(before), len(during)-len(before), lost, corrupted, res, importCode, subs, len(final), out)
 }
 

@@ -34,6 +34,15 @@ type Crawler struct {
 	Progress io.Writer
 	// OnRun, if set, is called with every finished run (for metrics).
 	OnRun func(CrawlRun)
+
+	// A post's body can be edited without its list row changing, and only
+	// its page shows that. After its list walk, each board's crawl fetches
+	// again up to RevisitMax stored posts published within RevisitWindow
+	// whose pages were last fetched more than RevisitAfter ago, the longest
+	// unchecked first. RevisitMax 0 turns this off.
+	RevisitWindow time.Duration
+	RevisitAfter  time.Duration
+	RevisitMax    int
 }
 
 // CrawlOptions selects what one crawl does.
@@ -75,7 +84,7 @@ func (c *Crawler) Crawl(ctx context.Context, opts CrawlOptions) ([]CrawlRun, err
 			log.Error("crawl failed", "board", b.Slug, "pages", run.Pages, "requests", run.Requests, "err", run.Error)
 			failed = append(failed, fmt.Errorf("%s: %s", b.Slug, run.Error))
 		} else {
-			log.Info("crawled", "board", b.Slug, "pages", run.Pages, "requests", run.Requests, "new", run.New, "updated", run.Updated)
+			log.Info("crawled", "board", b.Slug, "pages", run.Pages, "requests", run.Requests, "new", run.New, "updated", run.Updated, "revisited", run.Revisited)
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -203,6 +212,9 @@ func (c *Crawler) crawlBoard(ctx context.Context, b Board, pages int) CrawlRun {
 	}
 	run.ID = id
 	err = c.walk(ctx, b, pages, resume, &run)
+	if err == nil && ctx.Err() == nil {
+		err = c.revisit(ctx, b, &run)
+	}
 	run.Requests = c.Source.Requests() - startReq
 	if err != nil {
 		run.Error = err.Error()
@@ -291,6 +303,50 @@ func (c *Crawler) walk(ctx context.Context, b Board, pages int, resume bool, run
 	}
 	if len(detailErrs) > 0 {
 		return fmt.Errorf("%d posts not fetched: %w", len(detailErrs), detailErrs[0])
+	}
+	return nil
+}
+
+// revisit fetches again the pages of b's recent posts that are due (see
+// Crawler.RevisitMax) and saves them; an edit becomes an update. A post
+// that cannot be fetched (removed from the site, say) is logged and marked
+// checked, and does not fail the run: the list walk before it already
+// showed the site answering.
+func (c *Crawler) revisit(ctx context.Context, b Board, run *CrawlRun) error {
+	if c.RevisitMax <= 0 {
+		return nil
+	}
+	now := c.Store.Now()
+	due, err := c.Store.DueForRevisit(ctx, b.Slug, now.Add(-c.RevisitWindow), now.Add(-c.RevisitAfter), c.RevisitMax)
+	if err != nil {
+		return err
+	}
+	for _, it := range due {
+		if ctx.Err() != nil {
+			return nil
+		}
+		// The stored post stands in for its list row; an empty list hash
+		// keeps the stored one.
+		row := ListRow{ID: it.ID, Title: it.Title, Published: it.Published, Department: it.Department, Thumbnail: it.Thumbnail}
+		res, err := c.fetchAndSave(ctx, b, row, "")
+		if err != nil {
+			var se *storeError
+			if errors.As(err, &se) {
+				return err
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.logger().Warn("revisit failed", "board", b.Slug, "post", it.ID, "err", err)
+			if err := c.Store.MarkChecked(ctx, b.Slug, it.ID); err != nil {
+				return &storeError{err}
+			}
+			continue
+		}
+		run.Revisited++
+		if res == Updated {
+			run.Updated++
+		}
 	}
 	return nil
 }

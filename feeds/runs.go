@@ -18,7 +18,10 @@ type CrawlRun struct {
 	Requests int64
 	New      int
 	Updated  int
-	Error    string
+	// Revisited counts stored posts whose pages were fetched again to
+	// notice edits the list did not show.
+	Revisited int
+	Error     string
 }
 
 // StartRun records the start of a crawl of board and returns its id.
@@ -33,8 +36,8 @@ func (s *Store) StartRun(ctx context.Context, board string) (int64, error) {
 // FinishRun records the end of a crawl run.
 func (s *Store) FinishRun(ctx context.Context, r CrawlRun) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE crawl_runs SET finished = ?, pages = ?, requests = ?, new_items = ?,
-		updated_items = ?, error = ? WHERE id = ?`,
-		formatTime(s.Now()), r.Pages, r.Requests, r.New, r.Updated, r.Error, r.ID)
+		updated_items = ?, revisited = ?, error = ? WHERE id = ?`,
+		formatTime(s.Now()), r.Pages, r.Requests, r.New, r.Updated, r.Revisited, r.Error, r.ID)
 	if err != nil {
 		return fmt.Errorf("record crawl end of %s: %w", r.Board, err)
 	}
@@ -43,7 +46,7 @@ func (s *Store) FinishRun(ctx context.Context, r CrawlRun) error {
 
 // LastRuns returns the latest crawl run of each board.
 func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, board, started, finished, pages, requests, new_items, updated_items, error
+	rows, err := s.db.QueryContext(ctx, `SELECT id, board, started, finished, pages, requests, new_items, updated_items, revisited, error
 		FROM crawl_runs WHERE id IN (SELECT max(id) FROM crawl_runs GROUP BY board)`)
 	if err != nil {
 		return nil, fmt.Errorf("read crawl runs: %w", err)
@@ -53,7 +56,7 @@ func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
 	for rows.Next() {
 		var r CrawlRun
 		var started, finished string
-		if err := rows.Scan(&r.ID, &r.Board, &started, &finished, &r.Pages, &r.Requests, &r.New, &r.Updated, &r.Error); err != nil {
+		if err := rows.Scan(&r.ID, &r.Board, &started, &finished, &r.Pages, &r.Requests, &r.New, &r.Updated, &r.Revisited, &r.Error); err != nil {
 			return nil, fmt.Errorf("read crawl runs: %w", err)
 		}
 		r.Started, r.Finished = parseTime(started), parseTime(finished)
@@ -66,9 +69,9 @@ func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
 func (s *Store) LastRun(ctx context.Context, board string) (CrawlRun, error) {
 	var r CrawlRun
 	var started, finished string
-	err := s.db.QueryRowContext(ctx, `SELECT id, board, started, finished, pages, requests, new_items, updated_items, error
+	err := s.db.QueryRowContext(ctx, `SELECT id, board, started, finished, pages, requests, new_items, updated_items, revisited, error
 		FROM crawl_runs WHERE board = ? ORDER BY id DESC LIMIT 1`, board).
-		Scan(&r.ID, &r.Board, &started, &finished, &r.Pages, &r.Requests, &r.New, &r.Updated, &r.Error)
+		Scan(&r.ID, &r.Board, &started, &finished, &r.Pages, &r.Requests, &r.New, &r.Updated, &r.Revisited, &r.Error)
 	if errors.Is(err, sql.ErrNoRows) {
 		return CrawlRun{}, nil
 	}

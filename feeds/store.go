@@ -158,6 +158,50 @@ func (s *Store) Known(ctx context.Context, board string, ids []int64) (map[int64
 	return known, rows.Err()
 }
 
+// DueForRevisit returns, for board, up to limit stored posts published at
+// or after since whose pages were last fetched before checkedBefore, the
+// longest unchecked first.
+func (s *Store) DueForRevisit(ctx context.Context, board string, since, checkedBefore time.Time, limit int) ([]Item, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT ntt_seq_no FROM items
+		WHERE board = ? AND published >= ? AND checked < ?
+		ORDER BY checked, ntt_seq_no DESC LIMIT ?`, board, formatTime(since), formatTime(checkedBefore), limit)
+	if err != nil {
+		return nil, fmt.Errorf("find posts of %s to revisit: %w", board, err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("find posts of %s to revisit: %w", board, err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find posts of %s to revisit: %w", board, err)
+	}
+	items := make([]Item, 0, len(ids))
+	for _, id := range ids {
+		it, err := s.Item(ctx, board, id)
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// MarkChecked records that the page of board's post id was fetched (or
+// tried) now without anything to save, so a revisit moves on to others.
+func (s *Store) MarkChecked(ctx context.Context, board string, id int64) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE items SET checked = ? WHERE board = ? AND ntt_seq_no = ?`,
+		formatTime(s.Now()), board, id); err != nil {
+		return fmt.Errorf("mark %s/%d checked: %w", board, id, err)
+	}
+	return nil
+}
+
 // SaveResult says what Save did.
 type SaveResult int
 
@@ -171,8 +215,10 @@ const (
 // Save stores an item fetched from the source. A new (board, ID) is created
 // with FirstSeen = Updated = now; a known one whose content hash differs is
 // updated in place with Updated = now (it never becomes a second item); an
-// unchanged one only has its list hash refreshed. The board's version is
-// bumped whenever a reader would see a difference.
+// unchanged one only has its list hash refreshed. Every save records the
+// item as checked now. An empty listHash (a post fetched again without its
+// list row) keeps the stored one. The board's version is bumped whenever a
+// reader would see a difference.
 func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult, error) {
 	if it.Board == "" || it.ID == 0 {
 		return Unchanged, fmt.Errorf("save item: board and id are required")
@@ -194,18 +240,20 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 	case errors.Is(err, sql.ErrNoRows):
 		result = Created
 		_, err = tx.ExecContext(ctx, `INSERT INTO items (board, ntt_seq_no, title, url, published, first_seen, updated,
-			department, body, summary, thumbnail, hash, list_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			department, body, summary, thumbnail, hash, list_hash, checked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			it.Board, it.ID, it.Title, it.URL, formatTime(it.Published), formatTime(now), formatTime(now),
-			it.Department, it.Body, it.Summary, it.Thumbnail, it.Hash, listHash)
+			it.Department, it.Body, it.Summary, it.Thumbnail, it.Hash, listHash, formatTime(now))
 	case err != nil:
 	case oldHash == it.Hash:
 		result = Unchanged
-		_, err = tx.ExecContext(ctx, `UPDATE items SET list_hash = ? WHERE board = ? AND ntt_seq_no = ?`, listHash, it.Board, it.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE items SET list_hash = coalesce(nullif(?, ''), list_hash), checked = ?
+			WHERE board = ? AND ntt_seq_no = ?`, listHash, formatTime(now), it.Board, it.ID)
 	default:
 		_, err = tx.ExecContext(ctx, `UPDATE items SET title = ?, url = ?, published = ?, updated = ?, department = ?,
-			body = ?, summary = ?, thumbnail = ?, hash = ?, list_hash = ? WHERE board = ? AND ntt_seq_no = ?`,
+			body = ?, summary = ?, thumbnail = ?, hash = ?, list_hash = coalesce(nullif(?, ''), list_hash), checked = ?
+			WHERE board = ? AND ntt_seq_no = ?`,
 			it.Title, it.URL, formatTime(it.Published), formatTime(now), it.Department, it.Body, it.Summary,
-			it.Thumbnail, it.Hash, listHash, it.Board, it.ID)
+			it.Thumbnail, it.Hash, listHash, formatTime(now), it.Board, it.ID)
 	}
 	if err != nil {
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/feeds/msit"
@@ -57,7 +58,7 @@ func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) e
 		if r.Error != "" {
 			status = "FAILED: " + r.Error
 		}
-		fmt.Fprintf(m.Stdout, "%-10s pages %d  requests %d  new %d  updated %d  %s\n", r.Board, r.Pages, r.Requests, r.New, r.Updated, status)
+		fmt.Fprintf(m.Stdout, "%-10s pages %d  requests %d  new %d  updated %d  revisited %d  %s\n", r.Board, r.Pages, r.Requests, r.New, r.Updated, r.Revisited, status)
 	}
 	return err
 }
@@ -94,6 +95,9 @@ func (m *Main) newCrawler(cfg config.Config, store *feeds.Store) (*feeds.Crawler
 		Logger:        m.logger(),
 		Overrides:     overrides,
 		BackfillPages: cfg.Source.Pages,
+		RevisitWindow: time.Duration(cfg.Source.RevisitDays) * 24 * time.Hour,
+		RevisitAfter:  cfg.Source.RevisitAfter,
+		RevisitMax:    cfg.Source.RevisitMax,
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -400,4 +401,143 @@ func TestPipeline_IncrementalCrawl(t *testing.T) {
 		}
 		t.Fatal("edited post missing from the feed")
 	})
+}
+
+// A body-only edit leaves the list row as it was, so only fetching the post
+// again shows it: each crawl revisits a few recent posts not fetched for a
+// day, the longest unchecked first, until every one in the window was seen.
+func TestPipeline_RevisitFindsBodyOnlyEdits(t *testing.T) {
+	ctx := context.Background()
+	p := newPipeline(t, msittest.SamplePosts())
+	cfg, err := NewMain(nil, io.Discard, io.Discard, p.env).loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := db.Open(ctx, p.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	store := feeds.NewStore(d)
+	crawler, err := NewMain(nil, io.Discard, io.Discard, p.env).newCrawler(cfg, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crawler.RevisitMax != 10 || crawler.RevisitAfter != 24*time.Hour || crawler.RevisitWindow != 14*24*time.Hour {
+		t.Fatalf("defaults: revisit %d posts, after %v, window %v", crawler.RevisitMax, crawler.RevisitAfter, crawler.RevisitWindow)
+	}
+	notice := []string{"notice"}
+	if _, err := crawler.Crawl(ctx, feeds.CrawlOptions{Boards: notice}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The sample posts are from 2024: put the clock two days after the
+	// crawl, and the window back to the 12th newest notice.
+	posts := p.site.Posts("notice")
+	if len(posts) < 20 {
+		t.Fatalf("%d sample notices", len(posts))
+	}
+	now := time.Now().Add(48 * time.Hour).Truncate(time.Millisecond) // as stored
+	store.Now = func() time.Time { return now }
+	oldest, err := store.Item(ctx, "notice", posts[11].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inWindow := 0
+	for _, pp := range posts {
+		if it, err := store.Item(ctx, "notice", pp.ID); err == nil && !it.Published.Before(oldest.Published) {
+			inWindow++
+		}
+	}
+	crawler.RevisitWindow = now.Sub(oldest.Published)
+	crawler.RevisitMax = 5
+	inside, outside := posts[7].ID, posts[19].ID
+	before, _ := store.Item(ctx, "notice", inside)
+	for _, id := range []int64{inside, outside} {
+		if !p.site.EditPost("notice", id, "", fmt.Sprintf("<p>Corrected body of %d.</p>", id)) {
+			t.Fatalf("no post %d", id)
+		}
+	}
+
+	seen := map[int64]bool{}
+	caught := false
+	rounds := (inWindow + crawler.RevisitMax - 1) / crawler.RevisitMax
+	for round := 1; round <= rounds; round++ {
+		p.site.ResetRequests()
+		runs, err := crawler.Crawl(ctx, feeds.CrawlOptions{Boards: notice})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := runs[0]
+		want := min(crawler.RevisitMax, inWindow-len(seen))
+		if r.Revisited != want || p.site.RequestsOf(msittest.KindView) != int64(want) || p.site.RequestsOf(msittest.KindList) != 1 {
+			t.Fatalf("round %d: run %+v, %d post and %d list requests; want %d revisited, 1 list page",
+				round, r, p.site.RequestsOf(msittest.KindView), p.site.RequestsOf(msittest.KindList), want)
+		}
+		if r.Updated > 0 {
+			caught = true
+		}
+		for _, pp := range posts {
+			it, _ := store.Item(ctx, "notice", pp.ID)
+			if it.Published.Before(oldest.Published) {
+				continue
+			}
+			if checkedAt(t, d, pp.ID).Equal(now) {
+				seen[pp.ID] = true
+			}
+		}
+	}
+	if !caught || len(seen) != inWindow {
+		t.Fatalf("after %d rounds: edit caught %v, %d of %d posts in the window revisited", rounds, caught, len(seen), inWindow)
+	}
+	got, _ := store.Item(ctx, "notice", inside)
+	if !strings.Contains(got.Body, "Corrected body") || !got.Updated.Equal(now) || !got.FirstSeen.Equal(before.FirstSeen) || got.Title != before.Title {
+		t.Fatalf("edited post: body %q, updated %v (want %v), first seen %v → %v", got.Body, got.Updated, now, before.FirstSeen, got.FirstSeen)
+	}
+	if out, _ := store.Item(ctx, "notice", outside); strings.Contains(out.Body, "Corrected body") {
+		t.Fatalf("a post older than the window was fetched again")
+	}
+
+	// Everything in the window was fetched just now: the next crawl is one
+	// list page again, and the revisits kept the list hashes (no post is
+	// fetched because its row looks changed).
+	p.site.ResetRequests()
+	runs, err := crawler.Crawl(ctx, feeds.CrawlOptions{Boards: notice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.site.Requests() != 1 || runs[0].Revisited != 0 || runs[0].Updated != 0 {
+		t.Fatalf("crawl after the revisits: %d requests, run %+v", p.site.Requests(), runs[0])
+	}
+	if last, _ := store.LastRun(ctx, "notice"); last.Revisited != 0 {
+		t.Fatalf("last run recorded %d revisited", last.Revisited)
+	}
+
+	// A post gone from the site is logged and skipped, not a failed crawl.
+	now = now.Add(48 * time.Hour)
+	crawler.RevisitWindow += 48 * time.Hour
+	if !p.site.RemovePost("notice", posts[3].ID) {
+		t.Fatal("no post to remove")
+	}
+	runs, err = crawler.Crawl(ctx, feeds.CrawlOptions{Boards: notice})
+	if err != nil || runs[0].Error != "" || runs[0].Revisited != crawler.RevisitMax-1 {
+		t.Fatalf("revisit with a removed post: %v, run %+v", err, runs[0])
+	}
+	if _, err := store.Item(ctx, "notice", posts[3].ID); err != nil {
+		t.Fatalf("the removed post was deleted from the store: %v", err)
+	}
+}
+
+// checkedAt reads when notice post id was last fetched.
+func checkedAt(t *testing.T, d *sql.DB, id int64) time.Time {
+	t.Helper()
+	var s string
+	if err := d.QueryRow(`SELECT checked FROM items WHERE board = 'notice' AND ntt_seq_no = ?`, id).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	ts, err := time.Parse("2006-01-02T15:04:05.000Z07:00", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
 }

@@ -57,6 +57,12 @@ type Source struct {
 	MaxBytes     int64         `toml:"max_bytes"`
 	Backoff      time.Duration `toml:"backoff"` // first retry waits up to this; doubles each time
 	IgnoreRobots bool          `toml:"ignore_robots"`
+	// Each crawl fetches again up to RevisitMax stored posts per board,
+	// published in the last RevisitDays days and not fetched for
+	// RevisitAfter, to notice body-only edits. RevisitMax 0 turns it off.
+	RevisitDays  int           `toml:"revisit_days"`
+	RevisitAfter time.Duration `toml:"revisit_after"`
+	RevisitMax   int           `toml:"revisit_max"`
 }
 
 // Board overrides the ids of one board.
@@ -115,6 +121,10 @@ func Default() Config {
 			Retries:  4,
 			MaxBytes: 8 << 20,
 			Backoff:  time.Second,
+
+			RevisitDays:  14,
+			RevisitAfter: 24 * time.Hour,
+			RevisitMax:   10,
 		},
 		Boards: map[string]Board{},
 		Feeds:  Feeds{Limit: 50},
@@ -191,6 +201,15 @@ func (c Config) Validate() error {
 	}
 	if c.Source.MaxBytes <= 0 {
 		bad("source.max_bytes", "must be positive")
+	}
+	if c.Source.RevisitMax < 0 {
+		bad("source.revisit_max", "must be 0 (off) or more, got %d", c.Source.RevisitMax)
+	}
+	if c.Source.RevisitDays < 0 {
+		bad("source.revisit_days", "must not be negative, got %d", c.Source.RevisitDays)
+	}
+	if c.Source.RevisitAfter <= 0 {
+		bad("source.revisit_after", "must be positive, like 24h")
 	}
 	for slug := range c.Boards {
 		if !isBoard(slug) {
