@@ -63,6 +63,29 @@ func newPipelineWith(t *testing.T, posts []msittest.Post, wrap func(http.Handler
 	}
 }
 
+// crawler opens the pipeline's database (closed when the test ends) and
+// returns it with a store and a crawler wired from the configuration, as
+// serve wires them.
+func (p *pipeline) crawler() (*sql.DB, *feeds.Store, *feeds.Crawler) {
+	p.t.Helper()
+	m := NewMain(nil, io.Discard, io.Discard, p.env)
+	cfg, err := m.loadConfig("")
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	d, err := db.Open(context.Background(), p.dbPath)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { d.Close() })
+	store := feeds.NewStore(d)
+	crawler, err := m.newCrawler(cfg, store)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	return d, store, crawler
+}
+
 // run runs one msitfeed command and returns its stdout, failing on error.
 func (p *pipeline) run(args ...string) string {
 	p.t.Helper()
@@ -279,21 +302,8 @@ func TestPipeline_IncrementalCrawl(t *testing.T) {
 	ctx := context.Background()
 	posts := msittest.SamplePosts()
 	p := newPipeline(t, posts)
-	cfg, err := NewMain(nil, io.Discard, io.Discard, p.env).loadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := db.Open(ctx, p.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	store := feeds.NewStore(d)
 	// One crawler for every crawl, as the daemon keeps one.
-	crawler, err := NewMain(nil, io.Discard, io.Discard, p.env).newCrawler(cfg, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, store, crawler := p.crawler()
 	if _, err := crawler.Crawl(ctx, feeds.CrawlOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -409,20 +419,7 @@ func TestPipeline_IncrementalCrawl(t *testing.T) {
 func TestPipeline_RevisitFindsBodyOnlyEdits(t *testing.T) {
 	ctx := context.Background()
 	p := newPipeline(t, msittest.SamplePosts())
-	cfg, err := NewMain(nil, io.Discard, io.Discard, p.env).loadConfig("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := db.Open(ctx, p.dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	store := feeds.NewStore(d)
-	crawler, err := NewMain(nil, io.Discard, io.Discard, p.env).newCrawler(cfg, store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d, store, crawler := p.crawler()
 	if crawler.RevisitMax != 10 || crawler.RevisitAfter != 24*time.Hour || crawler.RevisitWindow != 14*24*time.Hour {
 		t.Fatalf("defaults: revisit %d posts, after %v, window %v", crawler.RevisitMax, crawler.RevisitAfter, crawler.RevisitWindow)
 	}
