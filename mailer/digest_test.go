@@ -37,13 +37,19 @@ type digestEnv struct {
 
 func newDigestEnv(t testing.TB, f smtptest.Faults) *digestEnv {
 	t.Helper()
+	return newDigestEnvWith(t, smtptest.Setup{}, f)
+}
+
+// newDigestEnvWith is newDigestEnv with a server set up with TLS or AUTH.
+func newDigestEnvWith(t testing.TB, setup smtptest.Setup, f smtptest.Faults) *digestEnv {
+	t.Helper()
 	ctx := context.Background()
 	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "msitfeed.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close() })
-	srv := smtptest.Start(t, f)
+	srv := smtptest.StartWith(t, setup, f)
 	cfg := config.Default()
 	cfg.Database = "unused"
 	cfg.BaseURL = "https://msitfeed.example"

@@ -118,7 +118,9 @@ func New(ctx context.Context, cfg config.Config, d *sql.DB) (*Mailer, error) {
 		Backoff:     backoff,
 		marker:      "msitfeedpersonal" + NewUID()[:16],
 	}
-	m.tr = newTransport(cfg)
+	if m.tr, err = newTransport(cfg); err != nil {
+		return nil, fmt.Errorf("mailer: %w", err)
+	}
 	if cfg.Mail.From != "" {
 		if m.from, err = netmail.ParseAddress(cfg.Mail.From); err != nil {
 			return nil, fmt.Errorf("mailer: mail.from %q: %w", cfg.Mail.From, err)

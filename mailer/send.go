@@ -3,6 +3,7 @@ package mailer
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -186,22 +187,35 @@ type deliveryError struct {
 func (e *deliveryError) Error() string { return e.Err.Error() }
 func (e *deliveryError) Unwrap() error { return e.Err }
 
-// newTransport returns the transport cfg.SMTP names.
-func newTransport(cfg config.Config) transport {
+// newTransport returns the transport cfg.SMTP names. The CA file, if set,
+// is read here, so a bad one is an error at start.
+func newTransport(cfg config.Config) (transport, error) {
 	if cfg.SMTP.Transport == "file" {
 		dir := cfg.SMTP.Dir
 		if dir == "" {
 			dir = "mail-out"
 		}
-		return &fileTransport{dir: dir}
+		return &fileTransport{dir: dir}, nil
 	}
-	return &smtpTransport{cfg: cfg.SMTP}
+	t := &smtpTransport{cfg: cfg.SMTP}
+	if cfg.SMTP.CAFile != "" {
+		pem, err := os.ReadFile(cfg.SMTP.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("config smtp.ca_file: %w", err)
+		}
+		t.roots = x509.NewCertPool()
+		if !t.roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("config smtp.ca_file: no PEM certificate in %s", cfg.SMTP.CAFile)
+		}
+	}
+	return t, nil
 }
 
 // smtpTransport delivers with go-mail, one client (one connection) per
 // session.
 type smtpTransport struct {
-	cfg config.SMTP
+	cfg   config.SMTP
+	roots *x509.CertPool // nil: the system's
 }
 
 func (t *smtpTransport) String() string {
@@ -220,7 +234,7 @@ func (t *smtpTransport) clientOptions() []mail.Option {
 		mail.WithTimeout(c.Timeout),
 		mail.WithoutNoop(),
 		mail.WithoutRset(),
-		mail.WithTLSConfig(&tls.Config{ServerName: c.Host, MinVersion: tls.VersionTLS12}),
+		mail.WithTLSConfig(&tls.Config{ServerName: c.Host, MinVersion: tls.VersionTLS12, RootCAs: t.roots}),
 	}
 	switch c.TLS {
 	case "none":
@@ -295,9 +309,21 @@ func (s *smtpSession) close() { s.drop() }
 // authenticate into a deliveryError.
 func classifyDialError(t transport, err error) *deliveryError {
 	de := &deliveryError{Temporary: true, Conn: true, Err: fmt.Errorf("%s: %w", t, err)}
-	if code := smtpCode(err); code >= 500 {
+	var certErr *tls.CertificateVerificationError
+	switch code := smtpCode(err); {
+	case code == 535:
+		de.Temporary, de.Fatal, de.Code = false, true, code
+		de.Err = fmt.Errorf("%s: the server refused smtp.username and smtp.password: %w", t, err)
+	case code >= 500:
 		// 5xx during the greeting or AUTH: retrying will not help.
 		de.Temporary, de.Fatal, de.Code = false, true, code
+	case errors.As(err, &certErr):
+		de.Temporary, de.Fatal = false, true
+		de.Err = fmt.Errorf("%s: the server's certificate is not trusted (set smtp.ca_file for a private CA): %w", t, err)
+	case strings.Contains(err.Error(), "does not support STARTTLS"):
+		// Sending in plain text instead is what smtp.tls = "starttls" rules out.
+		de.Temporary, de.Fatal = false, true
+		de.Err = fmt.Errorf("%s: the server offers no STARTTLS (smtp.tls = \"none\" would send in plain text): %w", t, err)
 	}
 	return de
 }

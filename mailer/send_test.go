@@ -366,3 +366,95 @@ func writeFile(t *testing.T, dir, name, content string) {
 		t.Fatal(err)
 	}
 }
+
+// The TLS modes and authentication against a server that requires them:
+// a digest goes out encrypted and authenticated, or not at all — never in
+// plain text, never to a server whose certificate is not trusted — and a
+// refusal leaves every delivery pending, with one line saying what to fix.
+func TestSendDigest_TLSAndAuth(t *testing.T) {
+	serverTLS, caPEM, err := smtptest.SelfSigned()
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	users := map[string]string{"msitfeed": "s3cret"}
+	tests := []struct {
+		name      string
+		setup     smtptest.Setup
+		mode      string // smtp.tls
+		ca        string
+		password  string
+		wantErr   string // "" means all sent
+		wantUser  string
+		wantOnTLS bool
+	}{
+		{"STARTTLS and AUTH", smtptest.Setup{TLS: serverTLS, Users: users}, "starttls", caFile, "s3cret", "", "msitfeed", true},
+		{"implicit TLS and AUTH", smtptest.Setup{TLS: serverTLS, ImplicitTLS: true, Users: users}, "tls", caFile, "s3cret", "", "msitfeed", true},
+		{"STARTTLS without AUTH", smtptest.Setup{TLS: serverTLS}, "starttls", caFile, "", "", "", true},
+		{"wrong password", smtptest.Setup{TLS: serverTLS, Users: users}, "starttls", caFile, "guess", "refused smtp.username and smtp.password", "", true},
+		{"certificate not trusted", smtptest.Setup{TLS: serverTLS, Users: users}, "starttls", "", "s3cret", "smtp.ca_file", "", true},
+		{"server offers no STARTTLS", smtptest.Setup{Users: users}, "starttls", caFile, "s3cret", "no STARTTLS", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newDigestEnvWith(t, tt.setup, smtptest.Faults{})
+			e.cfg.SMTP.Host = "localhost" // the name on the certificate
+			e.cfg.SMTP.TLS = tt.mode
+			e.cfg.SMTP.CAFile = tt.ca
+			if tt.password != "" {
+				e.cfg.SMTP.Username, e.cfg.SMTP.Password = "msitfeed", tt.password
+			}
+			e.cfg.SMTP.Retries = 1
+			joined := e.now.Add(-30 * 24 * time.Hour)
+			for i := range 3 {
+				e.addSubscriber(fmt.Sprintf("reader%d@example.org", i), "", "", mailer.StatusActive, joined)
+			}
+			e.addItem("press", "A press release", e.now.Add(-24*time.Hour), e.now.Add(-time.Hour))
+			res, err := e.send(e.mailer())
+			if tt.wantErr == "" {
+				if err != nil || len(res.Digests) != 1 || res.Digests[0].Sent != 3 {
+					t.Fatalf("send: %v, %+v; want 3 sent", err, res)
+				}
+				for _, msg := range e.smtp.Messages() {
+					if msg.TLS != tt.wantOnTLS || msg.AuthUser != tt.wantUser {
+						t.Errorf("message to %v: over TLS %v, authenticated as %q; want %v, %q", msg.To, msg.TLS, msg.AuthUser, tt.wantOnTLS, tt.wantUser)
+					}
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || strings.Contains(err.Error(), "\n") {
+				t.Fatalf("send: error %v; want one line naming %q", err, tt.wantErr)
+			}
+			if n := e.smtp.Count(); n != 0 {
+				t.Fatalf("the server accepted %d messages", n)
+			}
+			if n := e.scalar(`SELECT count(*) FROM deliveries WHERE status = 'pending'`); n != 3 {
+				t.Errorf("%d deliveries pending, want all 3 left for the next run", n)
+			}
+			if n := e.scalar(`SELECT count(*) FROM subscribers WHERE status <> 'active'`); n != 0 {
+				t.Errorf("%d subscribers no longer active after a refusal that was not theirs", n)
+			}
+		})
+	}
+}
+
+func TestNew_BadCAFileIsAStartupError(t *testing.T) {
+	e := newDigestEnv(t, smtptest.Faults{})
+	for _, tc := range []struct{ content, want string }{
+		{"", "no such file"},
+		{"not a certificate", "no PEM certificate"},
+	} {
+		path := filepath.Join(t.TempDir(), "ca.pem")
+		if tc.content != "" {
+			os.WriteFile(path, []byte(tc.content), 0o600)
+		}
+		e.cfg.SMTP.CAFile = path
+		_, err := mailer.New(context.Background(), e.cfg, e.db)
+		if err == nil || !strings.Contains(err.Error(), "smtp.ca_file") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ca_file %q: error %v; want one naming smtp.ca_file and %q", tc.content, err, tc.want)
+		}
+	}
+}

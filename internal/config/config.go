@@ -85,7 +85,8 @@ type SMTP struct {
 	Port        int           `toml:"port"`
 	Username    string        `toml:"username"`
 	Password    string        `toml:"password"`
-	TLS         string        `toml:"tls"` // none, starttls, tls
+	TLS         string        `toml:"tls"`     // none, starttls, tls
+	CAFile      string        `toml:"ca_file"` // PEM certificates to trust for the server instead of the system's
 	Timeout     time.Duration `toml:"timeout"`
 	Concurrency int           `toml:"concurrency"`
 	Rate        float64       `toml:"rate"` // messages per second, 0 = unlimited

@@ -7,7 +7,16 @@ package smtptest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"fmt"
+	"math/big"
 	"hash/fnv"
 	"io"
 	"net"
@@ -17,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	smtp "github.com/emersion/go-smtp"
 )
 
@@ -59,6 +69,20 @@ type Message struct {
 	Data      []byte // the whole message; nil with DiscardData
 	Size      int
 	Accepted  time.Time
+	TLS       bool   // the message came over TLS (STARTTLS or implicit)
+	AuthUser  string // who authenticated, or ""
+}
+
+// Setup is how the server is configured, as opposed to how it misbehaves.
+// The zero value is a plain server without TLS or authentication.
+type Setup struct {
+	// TLS, if set, is offered with STARTTLS, or with ImplicitTLS spoken from
+	// the first byte (as on port 465).
+	TLS         *tls.Config
+	ImplicitTLS bool
+	// Users, if set, makes AUTH PLAIN (user → password) required before
+	// MAIL FROM.
+	Users map[string]string
 }
 
 // Server is a running in-process SMTP server.
@@ -67,6 +91,8 @@ type Server struct {
 
 	srv *smtp.Server
 	ln  net.Listener
+
+	setup Setup
 
 	mu       sync.Mutex
 	faults   Faults
@@ -87,7 +113,13 @@ type waiter struct {
 // when the test ends.
 func Start(tb testing.TB, f Faults) *Server {
 	tb.Helper()
-	s, err := Listen("127.0.0.1:0", f)
+	return StartWith(tb, Setup{}, f)
+}
+
+// StartWith is Start for a server set up with TLS or authentication.
+func StartWith(tb testing.TB, setup Setup, f Faults) *Server {
+	tb.Helper()
+	s, err := ListenWith("127.0.0.1:0", setup, f)
 	if err != nil {
 		tb.Fatalf("smtptest: %v", err)
 	}
@@ -97,19 +129,31 @@ func Start(tb testing.TB, f Faults) *Server {
 
 // Listen starts a server on addr with faults f; Close stops it.
 func Listen(addr string, f Faults) (*Server, error) {
+	return ListenWith(addr, Setup{}, f)
+}
+
+// ListenWith is Listen for a server set up with TLS or authentication.
+func ListenWith(addr string, setup Setup, f Faults) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: ln.Addr().String(), faults: f, rcptSeen: map[string]int{}}
+	s := &Server{Addr: ln.Addr().String(), setup: setup, faults: f, rcptSeen: map[string]int{}}
 	s.srv = smtp.NewServer(smtp.BackendFunc(s.newSession))
 	s.srv.Domain = "smtptest.local"
-	s.srv.AllowInsecureAuth = true
+	s.srv.AllowInsecureAuth = setup.TLS == nil
 	s.srv.MaxMessageBytes = 64 << 20
 	s.srv.MaxRecipients = 100
 	s.srv.ReadTimeout = time.Minute
 	s.srv.WriteTimeout = time.Minute
 	s.ln = &downListener{Listener: ln, s: s}
+	if setup.TLS != nil {
+		if setup.ImplicitTLS {
+			s.ln = tls.NewListener(s.ln, setup.TLS)
+		} else {
+			s.srv.TLSConfig = setup.TLS
+		}
+	}
 	go s.srv.Serve(s.ln) //nolint:errcheck // ends with Close
 	return s, nil
 }
@@ -221,7 +265,11 @@ func (c no8bitConn) Write(b []byte) (int, error) {
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{s: s, conn: c}, nil
+	ss := &session{s: s, conn: c}
+	if s.setup.Users != nil {
+		return &authSession{ss}, nil
+	}
+	return ss, nil
 }
 
 type session struct {
@@ -230,6 +278,29 @@ type session struct {
 	from string
 	body string
 	to   []string
+	user string // authenticated as
+}
+
+// authSession is a session that requires AUTH PLAIN.
+type authSession struct{ *session }
+
+func (as *authSession) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+func (as *authSession) Auth(mech string) (sasl.Server, error) {
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if want, ok := as.s.setup.Users[username]; !ok || password != want || (identity != "" && identity != username) {
+			return &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "authentication failed"}
+		}
+		as.user = username
+		return nil
+	}), nil
+}
+
+func (as *authSession) Mail(from string, opts *smtp.MailOptions) error {
+	if as.user == "" {
+		return &smtp.SMTPError{Code: 530, EnhancedCode: smtp.EnhancedCode{5, 7, 0}, Message: "authentication required"}
+	}
+	return as.session.Mail(from, opts)
 }
 
 func (ss *session) Reset()        { ss.from, ss.body, ss.to = "", "", nil }
@@ -295,7 +366,8 @@ func (ss *session) Data(r io.Reader) error {
 	if f.Delay > 0 {
 		time.Sleep(f.Delay)
 	}
-	m := Message{From: ss.from, Body: ss.body, To: append([]string(nil), ss.to...), Size: buf.Len(), Accepted: time.Now()}
+	_, isTLS := ss.conn.TLSConnectionState()
+	m := Message{From: ss.from, Body: ss.body, TLS: isTLS, AuthUser: ss.user, To: append([]string(nil), ss.to...), Size: buf.Len(), Accepted: time.Now()}
 	if parsed, err := mail.ReadMessage(bytes.NewReader(buf.Bytes())); err == nil {
 		m.Header = parsed.Header
 		m.MessageID = parsed.Header.Get("Message-Id")
@@ -324,4 +396,40 @@ func chosen(addr string, share float64) bool {
 	h := fnv.New32a()
 	h.Write([]byte(addr))
 	return float64(h.Sum32()%10000) < share*10000
+}
+
+// SelfSigned makes a certificate for 127.0.0.1 and localhost, valid for a
+// day, and returns a server TLS config with it and the certificate in PEM,
+// for the client to trust.
+func SelfSigned() (*tls.Config, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, fmt.Errorf("smtptest: key: %w", err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "smtptest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		DNSNames:              []string{"localhost"},
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("smtptest: certificate: %w", err)
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("smtptest: key: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	if err != nil {
+		return nil, nil, fmt.Errorf("smtptest: key pair: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, certPEM, nil
 }
