@@ -2,7 +2,8 @@
 // tests and benchmarks: it records every message it accepts and can be told
 // to misbehave the ways real servers do — 451 to some recipients, a
 // connection dropped during DATA, refusing connections for a while, 550 to
-// some recipients, slow answers. It is test support only.
+// some recipients, slow answers — and be set up with STARTTLS or implicit
+// TLS and required AUTH PLAIN. It is test support only.
 package smtptest
 
 import (
