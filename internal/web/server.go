@@ -137,24 +137,64 @@ func (s *Server) Close(ctx context.Context) error {
 
 // ServeHTTP serves the routes with logging and panic recovery.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	level := slog.LevelDebug
+	if s.AccessLog {
+		level = slog.LevelInfo
+	}
+	if !s.Logger.Enabled(r.Context(), level) {
+		// The feed path is hot: with no access log there is nothing to
+		// measure, so no wrapper, no clock, and no route lookup for a
+		// plain feed URL.
+		defer s.recoverPanic(w, r)
+		if s.Feeds != nil && isFeedRequest(r) {
+			s.Feeds.ServeHTTP(w, r)
+			return
+		}
+		s.mux.ServeHTTP(w, r)
+		return
+	}
 	start := time.Now()
 	rw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
 		if p := recover(); p != nil {
-			s.Logger.Error("panic serving request", "path", redactPath(r.URL.Path), "panic", p)
-			http.Error(rw, "internal error", http.StatusInternalServerError)
-		}
-		level := slog.LevelDebug
-		if s.AccessLog {
-			level = slog.LevelInfo
-		}
-		if !s.Logger.Enabled(r.Context(), level) {
-			return // the feed path is hot: build no log record nobody reads
+			s.panicked(rw, r, p)
 		}
 		s.Logger.Log(r.Context(), level, "request", "method", r.Method, "path", redactPath(r.URL.Path), "status", rw.status,
 			"bytes", rw.bytes, "duration", time.Since(start), "remote", r.RemoteAddr)
 	}()
 	s.mux.ServeHTTP(rw, r)
+}
+
+// recoverPanic answers 500 for a handler that panicked. Defer it directly:
+// recover works only in the deferred function itself.
+func (s *Server) recoverPanic(w http.ResponseWriter, r *http.Request) {
+	if p := recover(); p != nil {
+		s.panicked(w, r, p)
+	}
+}
+
+func (s *Server) panicked(w http.ResponseWriter, r *http.Request, p any) {
+	s.Logger.Error("panic serving request", "path", redactPath(r.URL.Path), "panic", p)
+	http.Error(w, "internal error", http.StatusInternalServerError)
+}
+
+// isFeedRequest reports whether r is a GET or HEAD of a clean
+// /feeds/{board}.{rss,atom,json} path, which the mux would send to the
+// feed handler unchanged; anything else (another method, "..", "//", an
+// escaped path, the stylesheet under /feeds/) goes through the mux.
+func isFeedRequest(r *http.Request) bool {
+	p := r.URL.Path
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if !strings.HasPrefix(p, "/feeds/") || strings.Contains(p, "//") || strings.Contains(p, "/.") || r.URL.RawPath != "" {
+		return false
+	}
+	switch path.Ext(p) {
+	case ".rss", ".atom", ".json":
+		return true
+	}
+	return false
 }
 
 // NewHTTPServer returns an http.Server for h with timeouts that hold against

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -278,5 +279,66 @@ func TestLogsHoldNoTokens(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "/unsubscribe/…") {
 		t.Errorf("no request logged:\n%s", logs.String())
+	}
+}
+
+// Without an access log, feed URLs skip the mux; with it, everything goes
+// through the mux. Either way each request reaches the handler the mux
+// would pick, and a panic is a logged 500, not a dropped connection.
+func TestRoutingAndPanics(t *testing.T) {
+	for _, accessLog := range []bool{false, true} {
+		var logs bytes.Buffer
+		var fed []string
+		e := newEnv(t, func(s *Server) {
+			s.AccessLog = accessLog
+			// Info and above, as serve logs by default: request lines only
+			// with the access log on, and the mux skipped for feeds with it off.
+			s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			feedsHandler := s.Feeds
+			s.Feeds = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				fed = append(fed, r.Method+" "+r.URL.Path)
+				if strings.HasPrefix(r.URL.Path, "/feeds/panic") {
+					panic("boom")
+				}
+				feedsHandler.ServeHTTP(w, r)
+			})
+		})
+		tests := []struct {
+			method, path string
+			wantStatus   int
+			wantFed      bool
+		}{
+			{"GET", "/feeds/press.rss", 200, true},
+			{"HEAD", "/feeds/all.json", 200, true},
+			{"GET", "/feeds/nope.atom", 404, true},
+			{"GET", "/feeds/panic.rss", 500, true},
+			{"GET", FeedXSLPath, 200, false},
+			{"POST", "/feeds/press.rss", 405, false},
+			{"GET", "/feeds/../healthz", 200, false}, // the mux cleans it to /healthz
+			{"GET", "/feeds//press.rss", 200, true},  // redirected to the clean path first
+			{"GET", "/healthz", 200, false},
+		}
+		for _, tc := range tests {
+			fed = nil
+			req, err := http.NewRequest(tc.method, e.base+tc.path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("access log %v: %s %s: %v", accessLog, tc.method, tc.path, err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.wantStatus || (len(fed) > 0) != tc.wantFed {
+				t.Errorf("access log %v: %s %s: status %d, feed handler saw %v; want %d, %v",
+					accessLog, tc.method, tc.path, resp.StatusCode, fed, tc.wantStatus, tc.wantFed)
+			}
+		}
+		if !strings.Contains(logs.String(), "panic serving request") {
+			t.Errorf("access log %v: the panic was not logged:\n%s", accessLog, logs.String())
+		}
+		if got := strings.Contains(logs.String(), "msg=request"); got != accessLog {
+			t.Errorf("access log %v: request lines logged: %v", accessLog, got)
+		}
 	}
 }
