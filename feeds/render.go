@@ -95,7 +95,8 @@ type FeedMeta struct {
 // Meta returns what the feed of board (a slug or AllSlug) in format says of
 // itself. boards supplies the site's ids for the alternate link (a board not
 // yet discovered links to the site's English home page); limit goes into the
-// self link when it is not the default; updated is the feed's last change.
+// self link when it is not the default (0 means the default); updated is the
+// feed's last change.
 func (o Options) Meta(boards []Board, board string, format Format, limit int, updated time.Time) FeedMeta {
 	o = o.withDefaults()
 	source := strings.TrimRight(o.SourceURL, "/")
@@ -108,7 +109,7 @@ func (o Options) Meta(boards []Board, board string, format Format, limit int, up
 		Updated:     updated,
 		Stylesheet:  o.Stylesheet,
 	}
-	if limit != o.Limit {
+	if limit > 0 && limit != o.Limit {
 		m.SelfURL += "?limit=" + strconv.Itoa(limit)
 	}
 	if board == AllSlug {

@@ -106,6 +106,7 @@ func New(s Server) (*Server, error) {
 	mux.HandleFunc("GET /healthz", srv.handleHealthz)
 	mux.HandleFunc("GET /static/style.css", srv.handleStyle)
 	mux.HandleFunc("GET "+FeedXSLPath, srv.handleFeedXSL)
+	mux.HandleFunc("GET "+OPMLPath, srv.handleOPML)
 	if srv.Feeds != nil {
 		mux.Handle("GET /feeds/", srv.Feeds)
 	}

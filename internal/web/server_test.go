@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mmcdole/gofeed"
+
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/templates"
@@ -340,5 +342,62 @@ func TestRoutingAndPanics(t *testing.T) {
 		if got := strings.Contains(logs.String(), "msg=request"); got != accessLog {
 			t.Errorf("access log %v: request lines logged: %v", accessLog, got)
 		}
+	}
+}
+
+// The OPML list names every feed of one format, each of which a feed
+// reader (gofeed) can read, with the board's page on the site beside it.
+func TestOPML(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, format := range []string{"", "rss", "atom", "json"} {
+		path := OPMLPath
+		if format != "" {
+			path += "?format=" + format
+		}
+		resp, err := http.Get(e.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/x-opml; charset=utf-8" {
+			t.Fatalf("%s: %d %q", path, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		var doc struct {
+			Version string `xml:"version,attr"`
+			Title   string `xml:"head>title"`
+			Outline []struct {
+				Type    string `xml:"type,attr"`
+				Text    string `xml:"text,attr"`
+				XMLURL  string `xml:"xmlUrl,attr"`
+				HTMLURL string `xml:"htmlUrl,attr"`
+			} `xml:"body>outline"`
+		}
+		if err := xml.Unmarshal(body, &doc); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if doc.Version != "2.0" || doc.Title == "" || len(doc.Outline) != len(feeds.BoardSlugs())+1 {
+			t.Fatalf("%s: version %q title %q, %d outlines", path, doc.Version, doc.Title, len(doc.Outline))
+		}
+		want := format
+		if want == "" {
+			want = "rss"
+		}
+		for _, o := range doc.Outline {
+			if o.Type != "rss" || o.Text == "" || !strings.HasSuffix(o.XMLURL, "."+want) || !strings.HasPrefix(o.HTMLURL, "https://www.msit.go.kr/eng/") {
+				t.Errorf("%s: outline %+v", path, o)
+				continue
+			}
+			f, err := gofeed.NewParser().ParseURL(o.XMLURL)
+			if err != nil || f.Title != o.Text {
+				t.Errorf("%s: %s: %v (title %q, outline %q)", path, o.XMLURL, err, f.Title, o.Text)
+			}
+		}
+	}
+	if resp, err := http.Get(e.base + OPMLPath + "?format=xml"); err != nil || resp.StatusCode != 400 {
+		t.Errorf("format=xml: %v %v", resp.StatusCode, err)
+	}
+	if _, _, page := e.get("/"); !strings.Contains(page, `<link rel="outline" type="text/x-opml"`) || !strings.Contains(page, `href="/feeds.opml"`) {
+		t.Errorf("the index page neither links nor announces the OPML list")
 	}
 }
