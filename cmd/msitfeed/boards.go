@@ -42,7 +42,8 @@ func (m *Main) runBoards(ctx context.Context, configPath string, args []string) 
 		}
 		if !st.LastRun.Started.IsZero() {
 			last = st.LastRun.Started.Format("2006-01-02 15:04 MST")
-			result = fmt.Sprintf("ok: %d new, %d updated, %d requests", st.LastRun.New, st.LastRun.Updated, st.LastRun.Requests)
+			result = fmt.Sprintf("ok: %d new, %d updated, %d revisited, %d requests", st.LastRun.New, st.LastRun.Updated,
+				st.LastRun.Revisited, st.LastRun.Requests)
 			if st.LastRun.Error != "" {
 				result = "error: " + st.LastRun.Error
 			} else if st.LastRun.Finished.IsZero() {
