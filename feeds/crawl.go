@@ -321,13 +321,12 @@ func (c *Crawler) revisit(ctx context.Context, b Board, run *CrawlRun) error {
 	if err != nil {
 		return err
 	}
-	for _, it := range due {
+	for _, row := range due {
 		if ctx.Err() != nil {
 			return nil
 		}
 		// The stored post stands in for its list row; an empty list hash
 		// keeps the stored one.
-		row := ListRow{ID: it.ID, Title: it.Title, Published: it.Published, Department: it.Department, Thumbnail: it.Thumbnail}
 		res, err := c.fetchAndSave(ctx, b, row, "")
 		if err != nil {
 			var se *storeError
@@ -337,8 +336,8 @@ func (c *Crawler) revisit(ctx context.Context, b Board, run *CrawlRun) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			c.logger().Warn("revisit failed", "board", b.Slug, "post", it.ID, "err", err)
-			if err := c.Store.MarkChecked(ctx, b.Slug, it.ID); err != nil {
+			c.logger().Warn("revisit failed", "board", b.Slug, "post", row.ID, "err", err)
+			if err := c.Store.MarkChecked(ctx, b.Slug, row.ID); err != nil {
 				return &storeError{err}
 			}
 			continue

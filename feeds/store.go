@@ -160,36 +160,29 @@ func (s *Store) Known(ctx context.Context, board string, ids []int64) (map[int64
 
 // DueForRevisit returns, for board, up to limit stored posts published at
 // or after since whose pages were last fetched before checkedBefore, the
-// longest unchecked first.
-func (s *Store) DueForRevisit(ctx context.Context, board string, since, checkedBefore time.Time, limit int) ([]Item, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT ntt_seq_no FROM items
+// longest unchecked first, as the list rows a crawl would have read for them.
+func (s *Store) DueForRevisit(ctx context.Context, board string, since, checkedBefore time.Time, limit int) ([]ListRow, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT ntt_seq_no, title, published, department, thumbnail FROM items
 		WHERE board = ? AND published >= ? AND checked < ?
 		ORDER BY checked, ntt_seq_no DESC LIMIT ?`, board, formatTime(since), formatTime(checkedBefore), limit)
 	if err != nil {
 		return nil, fmt.Errorf("find posts of %s to revisit: %w", board, err)
 	}
-	var ids []int64
+	defer rows.Close()
+	var due []ListRow
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
+		var r ListRow
+		var published string
+		if err := rows.Scan(&r.ID, &r.Title, &published, &r.Department, &r.Thumbnail); err != nil {
 			return nil, fmt.Errorf("find posts of %s to revisit: %w", board, err)
 		}
-		ids = append(ids, id)
+		r.Published = parseTime(published)
+		due = append(due, r)
 	}
-	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find posts of %s to revisit: %w", board, err)
 	}
-	items := make([]Item, 0, len(ids))
-	for _, id := range ids {
-		it, err := s.Item(ctx, board, id)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, it)
-	}
-	return items, nil
+	return due, nil
 }
 
 // MarkChecked records that the page of board's post id was fetched (or

@@ -440,12 +440,13 @@ func TestPipeline_RevisitFindsBodyOnlyEdits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inWindow := 0
+	var window []int64 // the posts published since the 12th newest
 	for _, pp := range posts {
 		if it, err := store.Item(ctx, "notice", pp.ID); err == nil && !it.Published.Before(oldest.Published) {
-			inWindow++
+			window = append(window, pp.ID)
 		}
 	}
+	inWindow := len(window)
 	crawler.RevisitWindow = now.Sub(oldest.Published)
 	crawler.RevisitMax = 5
 	inside, outside := posts[7].ID, posts[19].ID
@@ -474,13 +475,9 @@ func TestPipeline_RevisitFindsBodyOnlyEdits(t *testing.T) {
 		if r.Updated > 0 {
 			caught = true
 		}
-		for _, pp := range posts {
-			it, _ := store.Item(ctx, "notice", pp.ID)
-			if it.Published.Before(oldest.Published) {
-				continue
-			}
-			if checkedAt(t, d, pp.ID).Equal(now) {
-				seen[pp.ID] = true
+		for _, id := range window {
+			if checkedAt(t, d, id).Equal(now) {
+				seen[id] = true
 			}
 		}
 	}
