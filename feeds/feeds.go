@@ -31,6 +31,26 @@ type Board struct {
 	MPID     string
 	BBSSeqNo string
 	Gallery  bool // rows carry thumbnails (Photo News)
+	// Lang is the language of the board's posts ("en" or "ko"); empty
+	// means "en".
+	Lang string
+	// SCode is the site section's sCode parameter: "eng" for the English
+	// site (the default when empty), "user" for the Korean one.
+	SCode string
+	// Dir is the path under which list.do and view.do live: "/eng/bbs" for
+	// the English site (the default when empty), "/bbs" for the Korean one.
+	Dir string
+	// Configured marks a board added by [boards.<slug>] in the
+	// configuration rather than built in.
+	Configured bool
+}
+
+// Language returns the board's language tag, "en" when unset.
+func (b Board) Language() string {
+	if b.Lang == "" {
+		return "en"
+	}
+	return b.Lang
 }
 
 // Resolved reports whether the board's list page can be addressed.
