@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/msitfeed/msitfeed/feeds"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
 )
@@ -220,52 +218,4 @@ func collapseSpace(s string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-// findDate returns the first date written YYYY-MM-DD, YYYY.MM.DD or
-// YYYY/MM/DD (month and day may have one digit) in s, as midnight in KST.
-func findDate(s string) (time.Time, bool) {
-	for i := 0; i+8 <= len(s); i++ {
-		if !isDigit(s[i]) || (i > 0 && isDigit(s[i-1])) {
-			continue
-		}
-		y, j, ok := digits(s, i, 4, 4)
-		if !ok || j >= len(s) {
-			continue
-		}
-		sep := s[j]
-		if sep != '-' && sep != '.' && sep != '/' {
-			continue
-		}
-		m, k, ok := digits(s, j+1, 1, 2)
-		if !ok || k >= len(s) || s[k] != sep {
-			continue
-		}
-		d, e, ok := digits(s, k+1, 1, 2)
-		if !ok || (e < len(s) && isDigit(s[e])) {
-			continue
-		}
-		if m < 1 || m > 12 || d < 1 || d > 31 || y < 1900 {
-			continue
-		}
-		t := time.Date(y, time.Month(m), d, 0, 0, 0, 0, feeds.KST)
-		if t.Day() != d {
-			continue // e.g. 2024-02-31
-		}
-		return t, true
-	}
-	return time.Time{}, false
-}
-
-// digits reads between min and max decimal digits of s from i.
-func digits(s string, i, min, max int) (v, end int, ok bool) {
-	j := i
-	for j < len(s) && j-i < max && isDigit(s[j]) {
-		v = v*10 + int(s[j]-'0')
-		j++
-	}
-	if j-i < min || (j < len(s) && isDigit(s[j])) {
-		return 0, j, false
-	}
-	return v, j, true
 }
