@@ -129,4 +129,8 @@ type ListPage struct {
 	Rows     []ListRow
 	LastPage int    // highest page number linked from the pager; 0 if unknown
 	BBSSeqNo string // the board's bbsSeqNo if the page reveals it
+	// HasDepartment reports that the page has a place for each row's
+	// department (a cell or a column header), so a row without one is a
+	// field the parser failed to read rather than one the site dropped.
+	HasDepartment bool
 }

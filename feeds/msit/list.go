@@ -81,6 +81,8 @@ func ParseList(base *url.URL, board feeds.Board, page []byte) (feeds.ListPage, e
 		return true
 	})
 
+	scriptLinks := hydrate(base, board, doc, run.cells)
+
 	seen := map[int64]bool{}
 	containers := map[*html.Node]bool{}
 	walk(doc, func(n *html.Node) bool {
@@ -90,7 +92,10 @@ func ParseList(base *url.URL, board feeds.Board, page []byte) (feeds.ListPage, e
 		if isPager(n) || n.DataAtom == atom.Script || n.DataAtom == atom.Head {
 			return false
 		}
-		id, ok := rowLinkID(base, board, n)
+		id, ok := scriptLinks[n]
+		if !ok {
+			id, ok = rowLinkID(base, board, n)
+		}
 		if !ok {
 			return true
 		}
@@ -100,9 +105,10 @@ func ParseList(base *url.URL, board feeds.Board, page []byte) (feeds.ListPage, e
 		}
 		seen[id] = true
 		containers[box] = true
-		lp.Rows = append(lp.Rows, readRow(base, board, run, id, n, box))
+		lp.Rows = append(lp.Rows, readRow(base, board, id, n, box))
 		return false
 	})
+	lp.HasDepartment = hasDepartmentColumn(doc)
 
 	lp.LastPage = lastPage(doc)
 	lp.BBSSeqNo = bbsSeqNo(base, doc)
@@ -168,7 +174,7 @@ func isPager(n *html.Node) bool {
 
 // readRow assembles one row from its cells, preferring what the live
 // scripts put there over what the markup holds.
-func readRow(base *url.URL, board feeds.Board, run *scriptRun, id int64, link, box *html.Node) feeds.ListRow {
+func readRow(base *url.URL, board feeds.Board, id int64, link, box *html.Node) feeds.ListRow {
 	cells := map[string]*html.Node{} // field → element td_<FIELD>_<n>
 	walk(box, func(n *html.Node) bool {
 		if field, ok := cellField(attr(n, "id")); ok && n.Type == html.ElementNode {
@@ -182,9 +188,6 @@ func readRow(base *url.URL, board feeds.Board, run *scriptRun, id int64, link, b
 		n := cells[field]
 		if n == nil {
 			return ""
-		}
-		if v, ok := run.cells[attr(n, "id")]; ok {
-			return htmlText(v)
 		}
 		return nodeText(n)
 	}

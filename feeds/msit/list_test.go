@@ -50,7 +50,7 @@ func TestParseList(t *testing.T) {
 			name:  "script-hydrated rows run only live statements",
 			file:  "list_press.html",
 			board: testPress,
-			want:  feeds.ListPage{Rows: pressRows, LastPage: 128, BBSSeqNo: "42"},
+			want:  feeds.ListPage{Rows: pressRows, LastPage: 128, BBSSeqNo: "42", HasDepartment: true},
 		},
 		{
 			name:  "gallery rows keep absolute thumbnails and skip icons",
@@ -68,7 +68,7 @@ func TestParseList(t *testing.T) {
 			want: feeds.ListPage{Rows: []feeds.ListRow{
 				{ID: 777, Title: "2025 R&D Programme Call", Published: kst(2025, 1, 15), Department: "Research Policy Bureau"},
 				{ID: 776, Title: "Holiday notice: office closed 2025.01.28–30", Published: kst(2025, 1, 10), Department: "General Services Division"},
-			}, LastPage: 5, BBSSeqNo: "41"},
+			}, LastPage: 5, BBSSeqNo: "41", HasDepartment: true},
 		},
 		{
 			name:  "an empty board is no rows and no error",
@@ -80,7 +80,7 @@ func TestParseList(t *testing.T) {
 			name:  "truncated HTML gives the rows that are there",
 			file:  "list_truncated.html",
 			board: testPress,
-			want:  feeds.ListPage{Rows: []feeds.ListRow{pressRows[0], pressRows[1], {ID: 1282}}, BBSSeqNo: "42"},
+			want:  feeds.ListPage{Rows: []feeds.ListRow{pressRows[0], pressRows[1], {ID: 1282}}, BBSSeqNo: "42", HasDepartment: true},
 		},
 	}
 	for _, tt := range tests {
@@ -181,5 +181,96 @@ func BenchmarkParseList(b *testing.B) {
 		if _, err := ParseList(base, testPress, page); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The two shapes seen on the live site in 2026 (msit-site.md), as the
+// smallest pages that show them.
+func TestParseListLiveShapes(t *testing.T) {
+	tests := []struct {
+		name  string
+		page  string
+		board feeds.Board
+		want  []feeds.ListRow
+	}{
+		{
+			name:  "English rows whose only link is inside the title statement's string",
+			board: testPress,
+			page: `<html><body><table><tbody>
+<tr><td id="td_NO_0"></td><td id="td_NTT_SJ_0"></td><td id="td_CHRG_DEPT_NM_0"></td><td id="td_REG_DT_0"></td></tr>
+<script>
+$('#td_'+'NTT_SJ'+'_0').html('<a href="javascript:;" onclick="fn_detail("1290")" title="Korea &amp; UK Hold"><span>Korea &amp; UK Hold the 2nd Dialogue</span></a>');
+$('#td_'+'CHRG_DEPT_NM'+'_0').html('International Cooperation Division');
+//if('REG_DT' == 'REG_DT'){ $('#td_'+'REG_DT'+'_0').html('Oct 1, 2025') }
+if('REG_DT' == 'REG_DT'){ $('#td_'+'REG_DT'+'_0').html('Nov 5, 2025') }
+</script>
+<tr><td id="td_NO_1"></td><td id="td_NTT_SJ_1"></td><td id="td_CHRG_DEPT_NM_1"></td><td id="td_REG_DT_1"></td></tr>
+<script>
+$('#td_'+'NTT_SJ'+'_1').html('<a href="javascript:;" onclick="fn_detail(\'1289\')" title="It&#39;s"><span>MSIT\'s plan for Nov 2025</span></a>');
+$('#td_'+'CHRG_DEPT_NM'+'_1').html('AI Policy Division');
+if('REG_DT' == 'PSTG_YMD'){ $('#td_'+'REG_DT'+'_1').html('Jan 1, 2020') }
+if('REG_DT' == 'REG_DT'){ $('#td_'+'REG_DT'+'_1').html('Nov 4, 2025') }
+</script>
+</tbody></table></body></html>`,
+			want: []feeds.ListRow{
+				{ID: 1290, Title: "Korea & UK Hold the 2nd Dialogue", Published: kst(2025, 11, 5), Department: "International Cooperation Division"},
+				{ID: 1289, Title: "MSIT's plan for Nov 2025", Published: kst(2025, 11, 4), Department: "AI Policy Division"},
+			},
+		},
+		{
+			name:  "Korean static rows filled by one script after all rows",
+			board: feeds.Board{Slug: "ko-press", MID: "307", MPID: "208", Lang: "ko", SCode: "user", Dir: "/bbs"},
+			page: `<html><body><div class="board_list">
+<div class="toggle thead"><a aria-hidden="true"><div class="num">번호</div><p class="title">제목</p><div class="date">등록일</div></a></div>
+<div class="toggle"><a href="javascript:;" onclick="fn_detail(3186887);"><div class="num" id="td_NO_0"></div><p class="title" id="td_NTT_SJ_0"></p><div class="date" id="td_REG_DT_0"></div></a></div>
+<div class="toggle"><a href="javascript:;" onclick="fn_detail('3186886');"><div class="num" id="td_NO_1"></div><p class="title" id="td_NTT_SJ_1"></p><div class="date" id="td_REG_DT_1"></div></a></div>
+</div>
+<script>
+var sHtml = replyHrml; sHtml+= unescape(ctgryHtml); sHtml+= unescape('2026%uB144%uB3C4 %uC5F0%uAD6C'); sHtml+= newHtml;
+$('#td_'+'NTT_SJ'+'_0').html(sHtml);
+//$('#td_'+'REG_DT'+'_0').html('2026. 9. 30');
+/* $('#td_'+'REG_DT'+'_0').html('2026. 9. 29'); */
+$('#td_'+'REG_DT'+'_0').html('2026. 10. 1');
+//$('#td_'+'REG_DT'+'_0').html('');
+var sHtml = replyHrml; sHtml+= unescape(ctgryHtml); sHtml+= unescape('과학기술 &amp; 정보통신'); sHtml+= newHtml;
+$('#td_'+'NTT_SJ'+'_1').html(sHtml);
+$('#td_'+'REG_DT'+'_1').html('2026. 9. 30');
+</script></body></html>`,
+			want: []feeds.ListRow{
+				{ID: 3186887, Title: "2026년도 연구", Published: kst(2026, 10, 1)},
+				{ID: 3186886, Title: "과학기술 & 정보통신", Published: kst(2026, 9, 30)},
+			},
+		},
+		{
+			name:  "static and script-only rows merge in page order",
+			board: testPress,
+			page: `<html><body><table><tbody>
+<tr><td><a href="javascript:;" onclick="fn_detail(10);">Ten</a></td><td>2025-01-10</td></tr>
+<tr><td id="td_NTT_SJ_1"></td><td>2025-01-09</td></tr>
+<tr><td><a href="/eng/bbs/view.do?sCode=eng&amp;mId=4&amp;mPid=2&amp;bbsSeqNo=42&amp;nttSeqNo=8">Eight</a></td><td>2025-01-08</td></tr>
+<tr><td id="td_NTT_SJ_3"></td><td>2025-01-07</td></tr>
+<tr><td><a href="javascript:;" onclick="fn_detail(10);">Ten again</a></td><td>2025-01-10</td></tr>
+</tbody></table>
+<script>$('#td_NTT_SJ_1').html('<a onclick="fn_detail("9")">Nine</a>');
+$('#td_NTT_SJ_3').html('<a href="view.do?sCode=eng&amp;mId=4&amp;mPid=2&amp;nttSeqNo=7">Seven</a>');</script>
+</body></html>`,
+			want: []feeds.ListRow{
+				{ID: 10, Title: "Ten", Published: kst(2025, 1, 10)},
+				{ID: 9, Title: "Nine", Published: kst(2025, 1, 9)},
+				{ID: 8, Title: "Eight", Published: kst(2025, 1, 8)},
+				{ID: 7, Title: "Seven", Published: kst(2025, 1, 7)},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseList(mustURL(t, testListURL), tt.board, []byte(tt.page))
+			if err != nil {
+				t.Fatalf("ParseList: %v", err)
+			}
+			if !reflect.DeepEqual(got.Rows, tt.want) {
+				t.Errorf("rows:\n got %+v\nwant %+v", got.Rows, tt.want)
+			}
+		})
 	}
 }

@@ -281,7 +281,10 @@ func (p *scriptParser) term() (string, bool) {
 				ok = false
 			}
 		default:
-			v, ok = p.run.vars[t.text]
+			// A variable defined elsewhere on the page (the Korean site's
+			// replyHrml, ctgryHtml, newHtml) reads as empty: dropping the
+			// statement would leave the previous row's value in place.
+			v = p.run.vars[t.text]
 		}
 	case tokPunct:
 		if t.text != "(" {

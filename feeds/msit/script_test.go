@@ -67,6 +67,14 @@ if ('A' != 'A') { $('#x').html('dead'); } else { $('#y').html('else runs'); }`,
 			want:   map[string]string{"x": "\uFFFDa", "y": "\uFFFD\uFFFD"},
 		},
 		{
+			name: "variables defined elsewhere read as empty (one script for every row, Korean site)",
+			script: `var sHtml = replyHrml; sHtml+= unescape(ctgryHtml); sHtml+= unescape('%uCCAB'); sHtml+= newHtml;
+$('#td_'+'NTT_SJ'+'_0').html(sHtml);
+var sHtml = replyHrml; sHtml+= unescape(ctgryHtml); sHtml+= unescape('raw 둘'); sHtml+= newHtml;
+$('#td_'+'NTT_SJ'+'_1').html(sHtml);`,
+			want: map[string]string{"td_NTT_SJ_0": "첫", "td_NTT_SJ_1": "raw 둘"},
+		},
+		{
 			name:   "a truncated script keeps what ran",
 			script: `$('#a').html('done'); sHtml += unescape('Minister%20me`,
 			want:   map[string]string{"a": "done"},
