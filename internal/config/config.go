@@ -65,13 +65,6 @@ type Source struct {
 	RevisitMax   int           `toml:"revisit_max"`
 }
 
-// Board overrides the ids of one board.
-type Board struct {
-	MID      string `toml:"mid"`
-	MPID     string `toml:"mpid"`
-	BBSSeqNo string `toml:"bbsseqno"`
-}
-
 // Feeds configures rendering.
 type Feeds struct {
 	Limit int `toml:"limit"`
@@ -164,6 +157,12 @@ func Load(path string, environ []string) (Config, error) {
 		c.BaseURL = "http://" + c.Listen
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	for slug, b := range c.Boards {
+		if !IsBuiltinBoard(slug) && b.Lang == "" {
+			b.Lang = "en"
+			c.Boards[slug] = b
+		}
+	}
 	return c, c.Validate()
 }
 
@@ -212,11 +211,7 @@ func (c Config) Validate() error {
 	if c.Source.RevisitAfter <= 0 {
 		bad("source.revisit_after", "must be positive, like 24h")
 	}
-	for slug := range c.Boards {
-		if !isBoard(slug) {
-			bad("boards."+slug, "unknown board (use notice, press, photo, trends or newsletter)")
-		}
-	}
+	c.validateBoards(bad)
 	if c.Feeds.Limit < 1 || c.Feeds.Limit > 500 {
 		bad("feeds.limit", "must be between 1 and 500, got %d", c.Feeds.Limit)
 	}
@@ -258,14 +253,6 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func isBoard(s string) bool {
-	switch s {
-	case "notice", "press", "photo", "trends", "newsletter":
-		return true
-	}
-	return false
-}
-
 // applyEnv sets each field whose MSITFEED_ variable is present.
 func applyEnv(c *Config, environ []string) error {
 	env := map[string]string{}
@@ -281,34 +268,7 @@ func applyEnv(c *Config, environ []string) error {
 	if err := setFromEnv(reflect.ValueOf(c).Elem(), "", env); err != nil {
 		return err
 	}
-	// Board overrides: MSITFEED_BOARDS_<SLUG>_<MID|MPID|BBSSEQNO>.
-	for k, v := range env {
-		rest, ok := strings.CutPrefix(k, "MSITFEED_BOARDS_")
-		if !ok {
-			continue
-		}
-		slug, field, ok := strings.Cut(rest, "_")
-		slug = strings.ToLower(slug)
-		if !ok || !isBoard(slug) {
-			return fmt.Errorf("environment %s: unknown board (use notice, press, photo, trends or newsletter)", k)
-		}
-		b := c.Boards[slug]
-		switch field {
-		case "MID":
-			b.MID = v
-		case "MPID":
-			b.MPID = v
-		case "BBSSEQNO":
-			b.BBSSeqNo = v
-		default:
-			return fmt.Errorf("environment %s: unknown key (use MID, MPID or BBSSEQNO)", k)
-		}
-		if c.Boards == nil {
-			c.Boards = map[string]Board{}
-		}
-		c.Boards[slug] = b
-	}
-	return nil
+	return applyBoardEnv(c, env)
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/msitfeed/msitfeed/feeds"
 )
 
 func TestDefaultsAreValid(t *testing.T) {
@@ -100,5 +102,135 @@ func TestExampleConfigLoads(t *testing.T) {
 	}
 	if c.Mail.From == "" || c.BaseURL != "https://feeds.example.org" {
 		t.Fatalf("example values not read: from %q base %q", c.Mail.From, c.BaseURL)
+	}
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "msitfeed.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestConfiguredBoards(t *testing.T) {
+	path := writeConfig(t, `
+[boards.press]
+bbsseqno = "42"
+[boards.bodo]
+name = "보도자료"
+list_url = "https://WWW.msit.go.kr:443/bbs/list.do;jsessionid=X?sCode=user&mPid=208&mId=307&pageIndex=3"
+lang = "ko"
+[boards.eng-events]
+name = "Events"
+list_url = "/eng/bbs/list.do?scode=eng&MPID=2&mid=9&bbsSeqNo=50"
+gallery = true
+[boards.ko_photo]
+name = "포토뉴스"
+list_url = "/bbs/list.do?mPid=208&mId=309"
+`)
+	c, err := Load(path, []string{"MSITFEED_BOARDS_KO_PHOTO_LANG=ko", "MSITFEED_BOARDS_KO_PHOTO_GALLERY=true",
+		"MSITFEED_BOARDS_BODO_NAME=MSIT press (Korean)", "MSITFEED_BOARDS_PRESS_MID=4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		slug       string
+		want       Board
+		wantAddr   ListAddress
+		configured bool
+	}{
+		{"press", Board{MID: "4", BBSSeqNo: "42"}, ListAddress{}, false},
+		{"bodo", Board{Name: "MSIT press (Korean)", Lang: "ko",
+			ListURL: "https://WWW.msit.go.kr:443/bbs/list.do;jsessionid=X?sCode=user&mPid=208&mId=307&pageIndex=3"},
+			ListAddress{Dir: "/bbs", SCode: "user", MID: "307", MPID: "208"}, true},
+		{"eng-events", Board{Name: "Events", Lang: "en", Gallery: true, ListURL: "/eng/bbs/list.do?scode=eng&MPID=2&mid=9&bbsSeqNo=50"},
+			ListAddress{Dir: "/eng/bbs", SCode: "eng", MID: "9", MPID: "2", BBSSeqNo: "50"}, true},
+		{"ko_photo", Board{Name: "포토뉴스", Lang: "ko", Gallery: true, ListURL: "/bbs/list.do?mPid=208&mId=309"},
+			ListAddress{Dir: "/bbs", SCode: "user", MID: "309", MPID: "208"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.slug+" is read with its defaults and environment", func(t *testing.T) {
+			if got := c.Boards[tt.slug]; got != tt.want {
+				t.Errorf("boards.%s = %+v, want %+v", tt.slug, got, tt.want)
+			}
+			if IsBuiltinBoard(tt.slug) == tt.configured {
+				t.Errorf("IsBuiltinBoard(%s) = %v", tt.slug, !tt.configured)
+			}
+			if !tt.configured {
+				return
+			}
+			a, err := ParseListURL(c.Boards[tt.slug].ListURL, c.Source.URL)
+			if err != nil || a != tt.wantAddr {
+				t.Errorf("ParseListURL = %+v, %v; want %+v", a, err, tt.wantAddr)
+			}
+		})
+	}
+}
+
+func TestBadBoardsNameTheKey(t *testing.T) {
+	const kr = "\nname = \"보도자료\"\nlist_url = \"/bbs/list.do?sCode=user&mPid=208&mId=307\"\n"
+	cases := []struct {
+		name    string
+		file    string
+		env     []string
+		wantKey string
+	}{
+		{"a slug that is not a path segment", "[boards.\"../x\"]" + kr, nil, "boards.../x"},
+		{"a slug in capitals", "[boards.Bodo]" + kr, nil, "boards.Bodo"},
+		{"a slug too long", "[boards.a123456789012345678901234567890123]" + kr, nil, "boards.a1234"},
+		{"the slug all", "[boards.all]" + kr, nil, "boards.all"},
+		{"a list_url on another host", "[boards.bodo]\nname = \"x\"\nlist_url = \"https://evil.example/bbs/list.do?sCode=user&mPid=208&mId=307\"\n", nil, "boards.bodo.list_url"},
+		{"a list_url of another scheme", "[boards.bodo]\nname = \"x\"\nlist_url = \"ftp://www.msit.go.kr/bbs/list.do?sCode=user&mPid=208&mId=307\"\n", nil, "boards.bodo.list_url"},
+		{"a view.do address", "[boards.bodo]\nname = \"x\"\nlist_url = \"/bbs/view.do?sCode=user&mPid=208&mId=307&nttSeqNo=1\"\n", nil, "boards.bodo.list_url"},
+		{"a list.do outside a bbs directory", "[boards.bodo]\nname = \"x\"\nlist_url = \"/../list.do?sCode=user&mPid=208&mId=307\"\n", nil, "boards.bodo.list_url"},
+		{"a list_url without mId", "[boards.bodo]\nname = \"x\"\nlist_url = \"/bbs/list.do?sCode=user&mPid=208\"\n", nil, "boards.bodo.list_url"},
+		{"a list_url without mPid", "[boards.bodo]\nname = \"x\"\nlist_url = \"/bbs/list.do?sCode=user&mId=307\"\n", nil, "boards.bodo.list_url"},
+		{"an id that is not one", "[boards.bodo]\nname = \"x\"\nlist_url = \"/bbs/list.do?sCode=user&mPid=208&mId=3%2707\"\n", nil, "boards.bodo.list_url"},
+		{"a configured board without name", "[boards.bodo]\nlist_url = \"/bbs/list.do?sCode=user&mPid=208&mId=307\"\n", nil, "boards.bodo.name"},
+		{"a configured board without list_url", "[boards.bodo]\nname = \"x\"\n", nil, "boards.bodo.list_url"},
+		{"a configured board given mid", "[boards.bodo]" + kr + "mid = \"1\"\n", nil, "boards.bodo.mid"},
+		{"two boards reading one list", "[boards.bodo]" + kr + "[boards.bodo2]" + kr, nil, "boards.bodo2.list_url"},
+		{"a board reading press's known list", "[boards.press2]\nname = \"x\"\nlist_url = \"/eng/bbs/list.do?sCode=eng&mPid=2&mId=4\"\n", nil, "boards.press2.list_url"},
+		{"a board reading a built-in's overridden list", "[boards.notice]\nmid = \"3\"\nmpid = \"2\"\n[boards.news]\nname = \"x\"\nlist_url = \"/eng/bbs/list.do?mPid=2&mId=3\"\n", nil, "boards.news.list_url"},
+		{"a built-in slug given a list_url", "[boards.press]\nlist_url = \"/eng/bbs/list.do?sCode=eng&mPid=2&mId=4\"\n", nil, "boards.press.list_url"},
+		{"a built-in slug given a name", "[boards.press]\nname = \"Press\"\n", nil, "boards.press"},
+		{"a lang that is not a tag", "[boards.bodo]" + kr + "lang = \"korean language\"\n", nil, "boards.bodo.lang"},
+		{"a lang from the environment", "[boards.bodo]" + kr, []string{"MSITFEED_BOARDS_BODO_LANG=ko_KR!"}, "boards.bodo.lang"},
+		{"an environment board not in the file", "", []string{"MSITFEED_BOARDS_BODO_NAME=x"}, "MSITFEED_BOARDS_BODO_NAME"},
+		{"an environment name for a built-in", "", []string{"MSITFEED_BOARDS_PRESS_NAME=x"}, "MSITFEED_BOARDS_PRESS_NAME"},
+		{"an environment mid for a configured board", "[boards.bodo]" + kr, []string{"MSITFEED_BOARDS_BODO_MID=1"}, "MSITFEED_BOARDS_BODO_MID"},
+		{"an environment gallery not a bool", "[boards.bodo]" + kr, []string{"MSITFEED_BOARDS_BODO_GALLERY=often"}, "MSITFEED_BOARDS_BODO_GALLERY"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			path := ""
+			if tc.file != "" {
+				path = writeConfig(t, tc.file)
+			}
+			_, err := Load(path, tc.env)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !strings.Contains(err.Error(), tc.wantKey) {
+				t.Fatalf("error %q does not name %s", err, tc.wantKey)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error %q is more than one line", err)
+			}
+		})
+	}
+}
+
+func TestBuiltinBoardsMatchFeeds(t *testing.T) {
+	for _, b := range feeds.DefaultBoards() {
+		ids, ok := builtinBoards[b.Slug]
+		if !ok || ids != [2]string{b.MID, b.MPID} {
+			t.Errorf("config knows %s as %v (%v); feeds as mId %q mPid %q", b.Slug, ids, ok, b.MID, b.MPID)
+		}
+	}
+	if len(builtinBoards) != len(feeds.DefaultBoards()) {
+		t.Errorf("config has %d built-in boards, feeds %d", len(builtinBoards), len(feeds.DefaultBoards()))
 	}
 }
