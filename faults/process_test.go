@@ -151,6 +151,8 @@ var migrationTables = map[string][]string{
 	"0002_mailer.sql":  {"subscribers", "digests", "deliveries"},
 	"0003_jobs.sql":    {"jobs"},
 	"0004_revisit.sql": {"index items_board_checked", "column items.checked", "column crawl_runs.revisited"},
+	"0005_fields.sql": {"column items.date_from", "column crawl_runs.list_rows", "column crawl_runs.missing_title",
+		"column crawl_runs.missing_date", "column crawl_runs.missing_department", "column crawl_runs.degraded"},
 }
 
 // schemaState says which migrations are recorded and whether each one's

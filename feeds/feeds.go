@@ -106,7 +106,17 @@ type Item struct {
 	Thumbnail   string // absolute image URL, gallery boards
 	Hash        string // content hash over the fields that matter
 	Attachments []Attachment
+	// DateFrom says where Published came from when the post's own page
+	// showed no date: DateFromList (the board's list) or DateFromSeen (the
+	// day msitfeed first stored it). Empty means the post's page.
+	DateFrom string
 }
+
+// Where a post's date came from when its page showed none.
+const (
+	DateFromList = "list"
+	DateFromSeen = "seen"
+)
 
 // Attachment is a file attached to a post.
 type Attachment struct {

@@ -22,6 +22,24 @@ type CrawlRun struct {
 	// notice edits the list did not show.
 	Revisited int
 	Error     string
+
+	// What the list pages let the crawl read: rows seen, and rows whose
+	// title, date or department could not be read.
+	ListRows          int
+	MissingTitle      int
+	MissingDate       int
+	MissingDepartment int
+	// Degraded, when not empty, says in one line what the site stopped
+	// showing (a field missing from most rows of a page, or a list that
+	// shows nothing where posts were stored). A degraded run still stores
+	// what it read; it is not an error.
+	Degraded string
+}
+
+// Missing returns the counts of list rows lacking each field, by the field
+// names metrics and logs use.
+func (r CrawlRun) Missing() map[string]int {
+	return map[string]int{"title": r.MissingTitle, "date": r.MissingDate, "department": r.MissingDepartment}
 }
 
 // StartRun records the start of a crawl of board and returns its id.
@@ -36,8 +54,10 @@ func (s *Store) StartRun(ctx context.Context, board string) (int64, error) {
 // FinishRun records the end of a crawl run.
 func (s *Store) FinishRun(ctx context.Context, r CrawlRun) error {
 	_, err := s.db.ExecContext(ctx, `UPDATE crawl_runs SET finished = ?, pages = ?, requests = ?, new_items = ?,
-		updated_items = ?, revisited = ?, error = ? WHERE id = ?`,
-		formatTime(s.Now()), r.Pages, r.Requests, r.New, r.Updated, r.Revisited, r.Error, r.ID)
+		updated_items = ?, revisited = ?, error = ?, list_rows = ?, missing_title = ?, missing_date = ?,
+		missing_department = ?, degraded = ? WHERE id = ?`,
+		formatTime(s.Now()), r.Pages, r.Requests, r.New, r.Updated, r.Revisited, r.Error,
+		r.ListRows, r.MissingTitle, r.MissingDate, r.MissingDepartment, r.Degraded, r.ID)
 	if err != nil {
 		return fmt.Errorf("record crawl end of %s: %w", r.Board, err)
 	}
@@ -46,7 +66,7 @@ func (s *Store) FinishRun(ctx context.Context, r CrawlRun) error {
 
 // LastRuns returns the latest crawl run of each board.
 func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, board, started, finished, pages, requests, new_items, updated_items, revisited, error
+	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+`
 		FROM crawl_runs WHERE id IN (SELECT max(id) FROM crawl_runs GROUP BY board)`)
 	if err != nil {
 		return nil, fmt.Errorf("read crawl runs: %w", err)
@@ -54,12 +74,10 @@ func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
 	defer rows.Close()
 	out := map[string]CrawlRun{}
 	for rows.Next() {
-		var r CrawlRun
-		var started, finished string
-		if err := rows.Scan(&r.ID, &r.Board, &started, &finished, &r.Pages, &r.Requests, &r.New, &r.Updated, &r.Revisited, &r.Error); err != nil {
+		r, err := scanRun(rows)
+		if err != nil {
 			return nil, fmt.Errorf("read crawl runs: %w", err)
 		}
-		r.Started, r.Finished = parseTime(started), parseTime(finished)
 		out[r.Board] = r
 	}
 	return out, rows.Err()
@@ -67,17 +85,25 @@ func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
 
 // LastRun returns the latest crawl run of board, or a zero CrawlRun.
 func (s *Store) LastRun(ctx context.Context, board string) (CrawlRun, error) {
-	var r CrawlRun
-	var started, finished string
-	err := s.db.QueryRowContext(ctx, `SELECT id, board, started, finished, pages, requests, new_items, updated_items, revisited, error
-		FROM crawl_runs WHERE board = ? ORDER BY id DESC LIMIT 1`, board).
-		Scan(&r.ID, &r.Board, &started, &finished, &r.Pages, &r.Requests, &r.New, &r.Updated, &r.Revisited, &r.Error)
+	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+`
+		FROM crawl_runs WHERE board = ? ORDER BY id DESC LIMIT 1`, board))
 	if errors.Is(err, sql.ErrNoRows) {
 		return CrawlRun{}, nil
 	}
 	if err != nil {
 		return r, fmt.Errorf("read last crawl run of %s: %w", board, err)
 	}
-	r.Started, r.Finished = parseTime(started), parseTime(finished)
 	return r, nil
+}
+
+const runColumns = `id, board, started, finished, pages, requests, new_items, updated_items, revisited, error,
+	list_rows, missing_title, missing_date, missing_department, degraded`
+
+func scanRun(row interface{ Scan(...any) error }) (CrawlRun, error) {
+	var r CrawlRun
+	var started, finished string
+	err := row.Scan(&r.ID, &r.Board, &started, &finished, &r.Pages, &r.Requests, &r.New, &r.Updated, &r.Revisited, &r.Error,
+		&r.ListRows, &r.MissingTitle, &r.MissingDate, &r.MissingDepartment, &r.Degraded)
+	r.Started, r.Finished = parseTime(started), parseTime(finished)
+	return r, err
 }

@@ -48,6 +48,8 @@ func (m *Main) runBoards(ctx context.Context, configPath string, args []string) 
 				result = "error: " + st.LastRun.Error
 			} else if st.LastRun.Finished.IsZero() {
 				result = "running or interrupted"
+			} else if st.LastRun.Degraded != "" {
+				result = "degraded: " + st.LastRun.Degraded + "; " + result
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", b.Slug, dash(b.MID), dash(b.MPID), dash(b.BBSSeqNo), st.Items, newest, last, result)

@@ -57,6 +57,8 @@ func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) e
 		status := "ok"
 		if r.Error != "" {
 			status = "FAILED: " + r.Error
+		} else if r.Degraded != "" {
+			status = "DEGRADED: " + r.Degraded
 		}
 		fmt.Fprintf(m.Stdout, "%-10s pages %d  requests %d  new %d  updated %d  revisited %d  %s\n", r.Board, r.Pages, r.Requests, r.New, r.Updated, r.Revisited, status)
 	}

@@ -90,6 +90,8 @@ func (m *Main) printBoardHealth(ctx context.Context, d *sql.DB, now time.Time) e
 			health = "ok"
 			if r.Error != "" {
 				health = "failing: " + r.Error
+			} else if r.Degraded != "" {
+				health = "degraded: " + r.Degraded
 			}
 		}
 		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%s\n", slug, st.Items, newest, last, health)

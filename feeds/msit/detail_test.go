@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/msitfeed/msitfeed/feeds"
@@ -108,14 +109,37 @@ func TestParseDetailWithoutViewHead(t *testing.T) {
 	}
 }
 
+// A page that lacks the date or the title is still read: the crawl fills
+// what is missing from the list row.
+func TestParseDetailPartsMissing(t *testing.T) {
+	tests := []struct {
+		name      string
+		page      []byte
+		wantTitle string
+		wantDate  time.Time
+	}{
+		{"no date", readTestdata(t, "detail_nodate.html"), "A title without a date", time.Time{}},
+		{"no title", []byte(`<html><body><h2>Press Releases</h2><div class="board_view"><div class="view_head"><span class="date">2024.10.30</span></div><div class="view_cont"><p>Text</p></div></div></body></html>`), "", kst(2024, 10, 30)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			item, err := ParseDetail(mustURL(t, testViewURL), testPress, 1284, tt.page)
+			if err != nil {
+				t.Fatalf("ParseDetail: %v", err)
+			}
+			if item.Title != tt.wantTitle || !item.Published.Equal(tt.wantDate) || item.Body != "<p>Text</p>" {
+				t.Errorf("got title %q date %v body %q; want title %q date %v body <p>Text</p>", item.Title, item.Published, item.Body, tt.wantTitle, tt.wantDate)
+			}
+		})
+	}
+}
+
 func TestParseDetailMissingParts(t *testing.T) {
 	tests := []struct {
 		name string
 		page []byte
 		want error
 	}{
-		{"no date", readTestdata(t, "detail_nodate.html"), ErrNoDate},
-		{"no title", []byte(`<html><body><h2>Press Releases</h2><div class="board_view"><div class="view_head"><span class="date">2024.10.30</span></div></div></body></html>`), ErrNoTitle},
 		{"neighbour titles only", []byte(`<div class="board_view"><div class="view_nav"><h2>Other post</h2><span class="date">2024.10.30</span></div></div>`), ErrNoTitle},
 		{"empty page", nil, ErrNoTitle},
 	}
@@ -179,13 +203,13 @@ func FuzzParseDetail(f *testing.F) {
 		for _, b := range []feeds.Board{testPress, testPhoto} {
 			item, err := ParseDetail(base, b, 1284, page)
 			if err != nil {
-				if !errors.Is(err, ErrNoTitle) && !errors.Is(err, ErrNoDate) && !errors.Is(err, ErrUnparseable) {
+				if !errors.Is(err, ErrNoTitle) && !errors.Is(err, ErrUnparseable) {
 					t.Fatalf("unexpected error kind: %v", err)
 				}
 				continue
 			}
-			if item.Title == "" || item.Published.IsZero() {
-				t.Fatalf("no error but title %q date %v", item.Title, item.Published)
+			if item.Title == "" && item.Published.IsZero() {
+				t.Fatalf("no error but neither title nor date")
 			}
 			if !utf8.ValidString(item.Body) || !utf8.ValidString(item.Summary) {
 				t.Fatal("invalid UTF-8 in body or summary")
@@ -249,4 +273,78 @@ func activeContent(body string) string {
 		check(n)
 	}
 	return problem
+}
+
+func TestParseDetailShapes2026(t *testing.T) {
+	koBoard := feeds.Board{Slug: "ko-press", MID: "307", MPID: "208", BBSSeqNo: "94", Lang: "ko", SCode: "user", Dir: "/bbs"}
+	tests := []struct {
+		name  string
+		board feeds.Board
+		page  string
+		want  feeds.Item // Title, Published, Department, Summary, attachment names
+	}{
+		{
+			name:  "Korean site: dl.tit_con metadata, texteditor body, ul.down_file_new",
+			board: koBoard,
+			page: `<html><body><div id="container"><div class="view_head"><h2>2026년도 우주 · 항공 연구개발 사업 공고</h2>
+<dl class="tit_con"><dt>담당부서</dt><dd>우주정책과</dd><dt>담당자</dt><dd>홍길동</dd><dt>연락처</dt><dd>044-202-4321</dd><dt>등록일</dt><dd>2026. 10. 1</dd></dl></div>
+<div id="cont-wrap" class="view_cont"><div class="texteditor-area-inner"><p>2026년도 우주·항공 연구개발 사업 공고</p><p>과학기술정보통신부는 사업을 공고합니다.</p></div></div>
+<ul class="down_file_new"><li><a href="javascript:;" onclick="fn_download('123','1','hwp');">공고문.hwp</a></li></ul>
+<div class="prev_next"><dl><dt>이전글</dt><dd><a onclick="fn_detail(3186886)">다른 글</a> 2026. 9. 30</dd></dl></div>
+</div></body></html>`,
+			want: feeds.Item{Title: "2026년도 우주 · 항공 연구개발 사업 공고", Published: kst(2026, 10, 1), Department: "우주정책과",
+				Summary: "과학기술정보통신부는 사업을 공고합니다.", Attachments: []feeds.Attachment{{Name: "공고문.hwp"}}},
+		},
+		{
+			name:  "English site 2026: a written-out date and a body opening with the title",
+			board: testPress,
+			page: `<html><body><div class="board_view"><div class="view_head"><h2>Korea &amp; UK Hold the 2nd Dialogue</h2><span class="date">Nov 5, 2025</span><span class="dept">Department : International Cooperation Division</span></div>
+<div class="view_cont"><p><strong>Korea &amp; UK hold the 2nd dialogue.</strong></p><p>The two ministers met in London.</p></div>
+<div class="view_file"><ul><li><a href="javascript:void(0);" onclick="fn_download('54751', '3', 'pdf');">dialogue.pdf</a></li></ul></div></div></body></html>`,
+			want: feeds.Item{Title: "Korea & UK Hold the 2nd Dialogue", Published: kst(2025, 11, 5), Department: "International Cooperation Division",
+				Summary: "The two ministers met in London.", Attachments: []feeds.Attachment{{Name: "dialogue.pdf"}}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			item, err := ParseDetail(mustURL(t, testViewURL), tt.board, 1, []byte(tt.page))
+			if err != nil {
+				t.Fatalf("ParseDetail: %v", err)
+			}
+			var names []string
+			for _, a := range item.Attachments {
+				names = append(names, a.Name)
+			}
+			var wantNames []string
+			for _, a := range tt.want.Attachments {
+				wantNames = append(wantNames, a.Name)
+			}
+			if item.Title != tt.want.Title || !item.Published.Equal(tt.want.Published) || item.Department != tt.want.Department ||
+				item.Summary != tt.want.Summary || !reflect.DeepEqual(names, wantNames) {
+				t.Errorf("got title %q date %v dept %q summary %q files %q\nwant title %q date %v dept %q summary %q files %q",
+					item.Title, item.Published, item.Department, item.Summary, names,
+					tt.want.Title, tt.want.Published, tt.want.Department, tt.want.Summary, wantNames)
+			}
+			if !strings.Contains(htmlText(item.Body), tt.want.Title[:10]) {
+				t.Errorf("body %q lost its opening title paragraph", item.Body)
+			}
+		})
+	}
+}
+
+func TestSummaryLeavesOutARepeatedTitle(t *testing.T) {
+	tests := []struct{ name, title, body, want string }{
+		{"first paragraph repeats the title", "MSIT Announces X", "<p>MSIT Announces X</p><p>The plan starts now.</p>", "The plan starts now."},
+		{"punctuation and case differ", "MSIT announces 'X'", "<div><p><b>MSIT Announces “X”.</b></p></div><p>The plan.</p>", "The plan."},
+		{"a first paragraph that only starts with the title stays", "MSIT", "<p>MSIT announced a plan.</p><p>More.</p>", "MSIT announced a plan. More."},
+		{"a body that is only the title stays", "Photo: lab visit", "<p>Photo: lab visit</p>", "Photo: lab visit"},
+		{"no title", "", "<p>Text</p><p>More</p>", "Text More"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Summary(tt.title, tt.body); got != tt.want {
+				t.Errorf("Summary(%q, %q) = %q, want %q", tt.title, tt.body, got, tt.want)
+			}
+		})
+	}
 }

@@ -29,6 +29,8 @@ type Metrics struct {
 	crawlRequests *prometheus.CounterVec
 	crawlItems    *prometheus.CounterVec
 	lastCrawl     *prometheus.GaugeVec
+	fieldsMissing *prometheus.CounterVec
+	degraded      *prometheus.GaugeVec
 	feedRequests  *prometheus.CounterVec
 	feedCounters  sync.Map // feedKey → prometheus.Counter
 	mail          *prometheus.CounterVec
@@ -56,6 +58,12 @@ func NewMetrics() *Metrics {
 		lastCrawl: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "msitfeed_crawl_last_success_timestamp_seconds", Help: "End of the last successful crawl per board.",
 		}, []string{"board"}),
+		fieldsMissing: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "msitfeed_list_fields_missing_total", Help: "List rows whose field (title, date, department) could not be read, per board.",
+		}, []string{"board", "field"}),
+		degraded: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "msitfeed_crawl_degraded", Help: "1 when a board's last crawl read the site only in part (a field missing from most list rows, or an empty list where posts were), else 0.",
+		}, []string{"board"}),
 		feedRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "msitfeed_feed_requests_total", Help: "Feed requests per format and status code (200, 304, ...).",
 		}, []string{"format", "code"}),
@@ -70,7 +78,7 @@ func NewMetrics() *Metrics {
 			Buckets: []float64{0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600},
 		}, []string{"job"}),
 	}
-	m.Registry.MustRegister(m.crawlRuns, m.crawlErrors, m.crawlRequests, m.crawlItems, m.lastCrawl,
+	m.Registry.MustRegister(m.crawlRuns, m.crawlErrors, m.crawlRequests, m.crawlItems, m.lastCrawl, m.fieldsMissing, m.degraded,
 		m.feedRequests, m.mail, m.jobRuns, m.jobDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, b := range feeds.BoardSlugs() {
@@ -102,6 +110,16 @@ func (m *Metrics) ObserveCrawl(r feeds.CrawlRun) {
 	m.crawlRequests.WithLabelValues(r.Board).Add(float64(r.Requests))
 	m.crawlItems.WithLabelValues(r.Board, "new").Add(float64(r.New))
 	m.crawlItems.WithLabelValues(r.Board, "updated").Add(float64(r.Updated))
+	for field, n := range r.Missing() {
+		m.fieldsMissing.WithLabelValues(r.Board, field).Add(float64(n))
+	}
+	if r.Error == "" {
+		degraded := 0.0
+		if r.Degraded != "" {
+			degraded = 1
+		}
+		m.degraded.WithLabelValues(r.Board).Set(degraded)
+	}
 }
 
 // ObserveMail records one delivery outcome: sent, failed or retried.

@@ -18,6 +18,7 @@ func TestMetricsExposeCrawlsFeedsAndMail(t *testing.T) {
 	m := NewMetrics()
 	m.ObserveCrawl(feeds.CrawlRun{Board: "press", Requests: 4, New: 3, Updated: 1})
 	m.ObserveCrawl(feeds.CrawlRun{Board: "notice", Requests: 2, Error: "list notice page 1: status 503"})
+	m.ObserveCrawl(feeds.CrawlRun{Board: "trends", ListRows: 10, MissingDate: 10, MissingDepartment: 2, Degraded: "date missing on 10 of 10 list rows"})
 	m.ObserveMail("sent")
 	m.ObserveMail("retried")
 	m.ObserveJob("digest", 2*time.Second, nil)
@@ -38,6 +39,11 @@ func TestMetricsExposeCrawlsFeedsAndMail(t *testing.T) {
 		`msitfeed_mail_total{outcome="sent"} 1`,
 		`msitfeed_mail_total{outcome="retried"} 1`,
 		`msitfeed_job_duration_seconds_count{job="digest"} 1`,
+		`msitfeed_list_fields_missing_total{board="trends",field="date"} 10`,
+		`msitfeed_list_fields_missing_total{board="trends",field="department"} 2`,
+		`msitfeed_list_fields_missing_total{board="trends",field="title"} 0`,
+		`msitfeed_crawl_degraded{board="trends"} 1`,
+		`msitfeed_crawl_degraded{board="press"} 0`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
