@@ -75,7 +75,7 @@ type Entry struct {
 // renders them in format, with their compressed form and validators.
 func BuildEntry(ctx context.Context, store *Store, opts Options, board string, format Format, limit int) (*Entry, error) {
 	opts = opts.withDefaults()
-	if err := checkFeed(board, format, limit); err != nil {
+	if err := checkFeed(store.Registry, board, format, limit); err != nil {
 		return nil, err
 	}
 	boards, err := store.Boards(ctx)
@@ -147,8 +147,8 @@ func newEntry(board string, format Format, limit int, body []byte, updated time.
 
 func (e *Entry) size() int64 { return int64(len(e.Body) + len(e.Gzip) + 256) }
 
-func checkFeed(board string, format Format, limit int) error {
-	if board != AllSlug && !IsBoardSlug(board) {
+func checkFeed(reg *Registry, board string, format Format, limit int) error {
+	if board != AllSlug && !reg.Has(board) {
 		return fmt.Errorf("%w: no board %q", ErrUnknownFeed, board)
 	}
 	if _, ok := ParseFormat(string(format)); !ok {
@@ -259,7 +259,7 @@ func (c *Cache) Get(ctx context.Context, board string, format Format, limit int)
 	if e != nil {
 		return e, nil
 	}
-	if err := checkFeed(board, format, limit); err != nil {
+	if err := checkFeed(c.store.Registry, board, format, limit); err != nil {
 		return nil, err
 	}
 	return c.fill(ctx, key)

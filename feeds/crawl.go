@@ -103,16 +103,18 @@ func (c *Crawler) logger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-// resolveBoards returns the chosen boards with their ids: stored ids,
-// overridden by configured ones, and discovered from the site for any still
-// unknown. A board discovery could not resolve is returned unresolved and
-// its crawl records the discovery error.
+// resolveBoards returns the chosen boards of the store's registry with
+// their ids: for a built-in board, stored ids, overridden by configured
+// ones, and discovered from the site for any still unknown; a board added
+// by configuration has the ids of its list_url and is never discovered. A
+// board discovery could not resolve is returned unresolved and its crawl
+// records the discovery error.
 //
 //nolint:staticcheck // the middle error is per-board data, not the call's failure.
 func (c *Crawler) resolveBoards(ctx context.Context, slugs []string) ([]Board, error, error) {
 	for _, s := range slugs {
-		if !IsBoardSlug(s) {
-			return nil, nil, fmt.Errorf("crawl: unknown board %q (use one of %v)", s, BoardSlugs())
+		if !c.Store.Registry.Has(s) {
+			return nil, nil, fmt.Errorf("crawl: unknown board %q (use one of %v)", s, c.Store.Registry.Slugs())
 		}
 	}
 	all, err := c.Store.Boards(ctx)
@@ -120,7 +122,7 @@ func (c *Crawler) resolveBoards(ctx context.Context, slugs []string) ([]Board, e
 		return nil, nil, err
 	}
 	for i, b := range all {
-		if o, ok := c.Overrides[b.Slug]; ok {
+		if o, ok := c.Overrides[b.Slug]; ok && !b.Configured {
 			if o.MID != "" {
 				all[i].MID = o.MID
 			}
@@ -138,14 +140,16 @@ func (c *Crawler) resolveBoards(ctx context.Context, slugs []string) ([]Board, e
 			chosen = append(chosen, b)
 		}
 	}
-	needs := false
+	var unknown []Board
 	for _, b := range chosen {
-		needs = needs || !b.Resolved()
+		if !b.Resolved() && !b.Configured {
+			unknown = append(unknown, b)
+		}
 	}
-	if !needs {
+	if len(unknown) == 0 {
 		return chosen, nil, nil
 	}
-	found, derr := c.Source.Discover(ctx, chosen)
+	found, derr := c.Source.Discover(ctx, unknown)
 	// Discover fills what it can even when it returns an error for the rest.
 	for i, b := range chosen {
 		for _, f := range found {

@@ -77,11 +77,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if file == "" {
 		file = strings.TrimPrefix(r.URL.Path, "/feeds/")
 	}
-	board, format, ok := splitFeedFile(file)
+	board, format, ok := splitFeedFile(h.cache.store.Registry, file)
 	if !ok {
 		h.observe("", http.StatusNotFound)
 		http.Error(w, "no such feed: use /feeds/{board}.{rss|atom|json} with board one of "+
-			strings.Join(BoardSlugs(), ", ")+" or all", http.StatusNotFound)
+			strings.Join(h.cache.store.Registry.Slugs(), ", ")+" or all", http.StatusNotFound)
 		return
 	}
 	limit := h.opts.Limit
@@ -121,15 +121,15 @@ func (h *Handler) observe(format Format, code int) {
 	}
 }
 
-// splitFeedFile splits "press.rss" into a known board and format.
-func splitFeedFile(file string) (string, Format, bool) {
+// splitFeedFile splits "press.rss" into a board of reg and a format.
+func splitFeedFile(reg *Registry, file string) (string, Format, bool) {
 	dot := strings.LastIndexByte(file, '.')
 	if dot < 0 {
 		return "", "", false
 	}
 	board := file[:dot]
 	format, ok := ParseFormat(file[dot+1:])
-	if !ok || (board != AllSlug && !IsBoardSlug(board)) {
+	if !ok || (board != AllSlug && !reg.Has(board)) {
 		return "", "", false
 	}
 	return board, format, true
@@ -265,7 +265,8 @@ func acceptsGzip(values []string) bool {
 	return starQ > 0
 }
 
-// ExportAll writes the feed of every board and of all, in every format,
+// ExportAll writes the feed of every board of the store's registry and of
+// all, in every format,
 // with opts.Limit items, into dir as {board}.{rss,atom,json}: the files
 // `msitfeed feeds export --dir D` publishes for a static web server. dir is
 // created if missing. Each file is written to a temporary file in dir,
@@ -280,7 +281,7 @@ func ExportAll(ctx context.Context, store *Store, opts Options, dir string) erro
 		return fmt.Errorf("export feeds: %w", err)
 	}
 	opts = opts.withDefaults()
-	for _, board := range append(BoardSlugs(), AllSlug) {
+	for _, board := range append(store.Registry.Slugs(), AllSlug) {
 		for _, format := range Formats() {
 			e, err := BuildEntry(ctx, store, opts, board, format, opts.Limit)
 			if err != nil {

@@ -48,7 +48,9 @@ func (f Format) ContentType() string {
 	return "application/octet-stream"
 }
 
-// FeedLanguage is the language of the site's English boards and so of every feed.
+// FeedLanguage is the language of the site's English boards, and so of the
+// feeds of the built-in boards and of all; a board added by configuration
+// has its own (Board.Lang, FeedMeta.Language).
 const FeedLanguage = "en"
 
 // FeedGenerator names this program in every feed.
@@ -86,6 +88,9 @@ type FeedMeta struct {
 	SelfURL     string    // where this document is served
 	SiteURL     string    // the board's list page on the site (the alternate link)
 	Updated     time.Time // the feed's last change; zero renders as the Unix epoch
+	// Language is the feed's language tag (RSS language, Atom xml:lang,
+	// JSON Feed language); FeedLanguage when empty.
+	Language string
 	// Stylesheet, if set, is the href of an XSL stylesheet named in an
 	// xml-stylesheet instruction at the top of RSS and Atom documents, so that
 	// browsers show a readable page. JSON ignores it.
@@ -113,6 +118,12 @@ func (o Options) Meta(boards []Board, board string, format Format, limit int, up
 		m.SelfURL += "?limit=" + strconv.Itoa(limit)
 	}
 	if board == AllSlug {
+		for _, b := range boards {
+			if b.Configured {
+				m.Description = "Every post of the boards of the Ministry of Science and ICT (MSIT), Korea, that this feed follows."
+				break
+			}
+		}
 		return m
 	}
 	b := Board{Slug: board, Name: board}
@@ -126,10 +137,16 @@ func (o Options) Meta(boards []Board, board string, format Format, limit int, up
 			b = s
 		}
 	}
+	site := "English site"
+	if b.Section() != "eng" {
+		site = "Korean site"
+	}
 	m.Title = "MSIT — " + b.Name
-	m.Description = "Posts of the " + b.Name + " board of the Ministry of Science and ICT (MSIT), Korea, English site."
+	m.Description = "Posts of the " + b.Name + " board of the Ministry of Science and ICT (MSIT), Korea, " + site + "."
+	m.Language = b.Language()
 	if b.Resolved() {
-		m.SiteURL = source + "/eng/bbs/list.do?sCode=eng&mPid=" + url.QueryEscape(b.MPID) + "&mId=" + url.QueryEscape(b.MID)
+		m.SiteURL = source + b.Directory() + "/list.do?sCode=" + url.QueryEscape(b.Section()) +
+			"&mPid=" + url.QueryEscape(b.MPID) + "&mId=" + url.QueryEscape(b.MID)
 	}
 	return m
 }
@@ -280,6 +297,10 @@ func cleanMeta(m FeedMeta) FeedMeta {
 	m.SelfURL = cleanXML(m.SelfURL)
 	m.SiteURL = cleanXML(m.SiteURL)
 	m.Stylesheet = cleanXML(m.Stylesheet)
+	m.Language = cleanLine(m.Language)
+	if m.Language == "" {
+		m.Language = FeedLanguage
+	}
 	m.Updated = feedTime(m.Updated)
 	return m
 }

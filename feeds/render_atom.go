@@ -40,7 +40,7 @@ func renderAtom(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 			Subtitle: meta.Description,
 			Author:   &gorilla.AtomAuthor{AtomPerson: gorilla.AtomPerson{Name: publisher}},
 		},
-		Lang:      FeedLanguage,
+		Lang:      meta.Language,
 		Generator: FeedGenerator,
 		Links: []atomLink{
 			{AtomLink: gorilla.AtomLink{Href: meta.SelfURL, Rel: "self", Type: "application/atom+xml"}},

@@ -21,7 +21,7 @@ func renderJSON(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 		JSONFeed: gorilla.JSONFeed{
 			Version:     JSONFeedVersion,
 			Title:       meta.Title,
-			Language:    FeedLanguage,
+			Language:    meta.Language,
 			HomePageUrl: meta.SiteURL,
 			FeedUrl:     meta.SelfURL,
 			Description: meta.Description,

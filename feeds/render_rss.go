@@ -43,7 +43,7 @@ func renderRSS(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 			Title:         meta.Title,
 			Link:          meta.SiteURL,
 			Description:   meta.Description,
-			Language:      FeedLanguage,
+			Language:      meta.Language,
 			LastBuildDate: meta.Updated.Format(time.RFC1123Z),
 			Generator:     FeedGenerator,
 		},

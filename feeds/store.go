@@ -17,6 +17,9 @@ import (
 type Store struct {
 	db  *sql.DB
 	Now func() time.Time
+	// Registry is the set of boards the store serves (see Boards); nil
+	// means the built-in boards. Set it before first use.
+	Registry *Registry
 }
 
 // NewStore returns a Store over an opened, migrated database.
@@ -48,10 +51,12 @@ func parseTime(s string) time.Time {
 	return t.In(KST)
 }
 
-// Boards returns the five boards in display order with the ids stored for
-// them (discovered or configured), falling back to DefaultBoards.
+// Boards returns the boards of the registry in display order. A built-in
+// board carries the ids stored for it (discovered), falling back to those
+// of DefaultBoards; a configured board keeps the ids of its list_url and
+// takes only a bbsSeqNo learnt from its list pages, when it has none.
 func (s *Store) Boards(ctx context.Context) ([]Board, error) {
-	bs := DefaultBoards()
+	bs := s.Registry.Boards()
 	rows, err := s.db.QueryContext(ctx, `SELECT slug, mid, mpid, bbsseqno FROM boards`)
 	if err != nil {
 		return nil, fmt.Errorf("read boards: %w", err)
@@ -70,10 +75,13 @@ func (s *Store) Boards(ctx context.Context) ([]Board, error) {
 	}
 	for i, b := range bs {
 		if st, ok := stored[b.Slug]; ok {
-			if st.MID != "" {
+			if st.MID != "" && !b.Configured {
 				bs[i].MID, bs[i].MPID = st.MID, st.MPID
 			}
-			if st.BBSSeqNo != "" {
+			// A configured board's learnt bbsSeqNo counts only while its
+			// list_url still names the list it was learnt from.
+			learnt := !b.Configured || (b.BBSSeqNo == "" && st.MID == b.MID && st.MPID == b.MPID)
+			if st.BBSSeqNo != "" && learnt {
 				bs[i].BBSSeqNo = st.BBSSeqNo
 			}
 		}
@@ -94,13 +102,8 @@ func (s *Store) SaveBoard(ctx context.Context, b Board) error {
 }
 
 // ensureBoard makes the board row exist so items can reference it.
-func ensureBoard(ctx context.Context, tx *sql.Tx, slug string) error {
-	name := slug
-	for _, b := range DefaultBoards() {
-		if b.Slug == slug {
-			name = b.Name
-		}
-	}
+func (s *Store) ensureBoard(ctx context.Context, tx *sql.Tx, slug string) error {
+	name := s.Registry.Name(slug)
 	_, err := tx.ExecContext(ctx, `INSERT INTO boards (slug, name) VALUES (?, ?) ON CONFLICT(slug) DO NOTHING`, slug, name)
 	return err
 }
@@ -223,7 +226,7 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
 	}
 	defer tx.Rollback()
-	if err := ensureBoard(ctx, tx, it.Board); err != nil {
+	if err := s.ensureBoard(ctx, tx, it.Board); err != nil {
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
 	}
 	var oldHash string
