@@ -52,6 +52,14 @@ type Options struct {
 	HTTPClient   *http.Client  // transport to use; copied, never modified
 	Logger       *slog.Logger
 
+	// OnResponse, if set, is called with every response body the client
+	// reads: robots.txt, pages, retried attempts and error statuses alike
+	// (an error status's body is cut at 64 KiB), with the final URL after
+	// redirects. A body refused as too large or cut by a read error is not
+	// passed. It may be called from several goroutines at once and must
+	// not keep body past the call.
+	OnResponse func(url string, status int, header http.Header, body []byte)
+
 	BackoffBase   time.Duration // first retry waits up to this (full jitter)
 	BackoffMax    time.Duration // no backoff wait exceeds this
 	MaxRetryAfter time.Duration // Retry-After values are capped at this
@@ -326,7 +334,12 @@ func (c *Client) once(ctx context.Context, u *url.URL, limit int64) (body []byte
 
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// Drain a little so the connection can be reused.
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		if c.opts.OnResponse != nil {
+			errBody, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+			c.opts.OnResponse(responseURL(resp, u), resp.StatusCode, resp.Header, errBody)
+		} else {
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		}
 		se := &StatusError{URL: u.String(), Status: resp.StatusCode, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now())}
 		return nil, resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500, se
 	}
@@ -352,7 +365,18 @@ func (c *Client) once(ctx context.Context, u *url.URL, limit int64) (body []byte
 		return nil, false, &TooLargeError{URL: u.String(), Limit: limit}
 	}
 	c.log.Debug("fetched", "url", u.String(), "status", resp.StatusCode, "bytes", len(body))
+	if c.opts.OnResponse != nil {
+		c.opts.OnResponse(responseURL(resp, u), resp.StatusCode, resp.Header, body)
+	}
 	return body, false, nil
+}
+
+// responseURL is the URL that answered: the last of any redirects.
+func responseURL(resp *http.Response, asked *url.URL) string {
+	if resp.Request != nil && resp.Request.URL != nil {
+		return resp.Request.URL.String()
+	}
+	return asked.String()
 }
 
 // isTemporary reports whether a transport error may go away: timeouts,

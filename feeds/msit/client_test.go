@@ -479,3 +479,79 @@ func TestClientRateLimit(t *testing.T) {
 		t.Errorf("6 requests at 20/s took %v, want at least 250ms", d)
 	}
 }
+
+func TestClientOnResponseSeesEveryBody(t *testing.T) {
+	var flaky atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/robots.txt":
+			w.Header().Set("Content-Type", "text/plain")
+			w.Write([]byte("User-agent: *\nDisallow: /private\n"))
+		case "/page":
+			w.Header().Set("X-Page", "yes")
+			w.Write([]byte("<html>page</html>"))
+		case "/moved":
+			http.Redirect(w, r, "/page", http.StatusFound)
+		case "/flaky":
+			if flaky.Add(1) == 1 {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			w.Write([]byte("recovered"))
+		default:
+			http.Error(w, "no such page", http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+
+	type seen struct {
+		url    string
+		status int
+		header string
+		body   string
+	}
+	var mu sync.Mutex
+	var got []seen
+	c := testClient(t, srv, Options{Retries: 2, OnResponse: func(url string, status int, header http.Header, body []byte) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, seen{url, status, header.Get("X-Page"), string(body)})
+	}})
+	for _, tt := range []struct {
+		name    string
+		path    string
+		wantErr bool
+		want    []seen // after the bodies of the steps before
+	}{
+		{"robots.txt and a page are both passed", "/page", false, []seen{
+			{srv.URL + "/robots.txt", 200, "", "User-agent: *\nDisallow: /private\n"},
+			{srv.URL + "/page", 200, "yes", "<html>page</html>"},
+		}},
+		{"a redirect passes the page it ends on", "/moved", false, []seen{
+			{srv.URL + "/page", 200, "yes", "<html>page</html>"},
+		}},
+		{"an error status passes its body", "/gone", true, []seen{
+			{srv.URL + "/gone", 404, "", "no such page\n"},
+		}},
+		{"a retried request passes every attempt", "/flaky", false, []seen{
+			{srv.URL + "/flaky", 503, "", "busy\n"},
+			{srv.URL + "/flaky", 200, "", "recovered"},
+		}},
+		{"a page robots.txt forbids is not fetched", "/private", true, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mu.Lock()
+			got = nil
+			mu.Unlock()
+			_, err := c.Get(context.Background(), tt.path)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Get(%s) error = %v, want error %v", tt.path, err, tt.wantErr)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("OnResponse saw\n%v\nwant\n%v", got, tt.want)
+			}
+		})
+	}
+}
