@@ -102,7 +102,7 @@ func ParseDetail(base *url.URL, board feeds.Board, ntt int64, page []byte) (feed
 	if bbs == "" {
 		bbs = bbsSeqNo(base, doc)
 	}
-	item.URL = CanonicalURL(base, board.MID, board.MPID, bbs, ntt)
+	item.URL = PostURL(base, withBBSSeqNo(board, bbs), ntt)
 	return item, nil
 }
 

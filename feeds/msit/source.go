@@ -79,7 +79,7 @@ func (s *Source) Detail(ctx context.Context, board feeds.Board, ntt int64) (feed
 		board.BBSSeqNo = s.bbs[board.Slug]
 		s.mu.Unlock()
 	}
-	u := CanonicalURL(s.base, board.MID, board.MPID, board.BBSSeqNo, ntt)
+	u := PostURL(s.base, board, ntt)
 	body, err := s.client.Get(ctx, u)
 	if err != nil {
 		return feeds.Item{}, fmt.Errorf("detail %s %d: %w", board.Slug, ntt, err)

@@ -16,6 +16,10 @@ const (
 	ListPath     = "/eng/bbs/list.do"
 	ViewPath     = "/eng/bbs/view.do"
 	DownloadPath = "/ssm/file/fileDown.do"
+
+	// The Korean site's posts, and the sCode of its boards.
+	koreanViewPath = "/bbs/view.do"
+	koreanSCode    = "user"
 )
 
 // ErrNotViewURL reports a link that is not a post's view.do address.
@@ -45,6 +49,22 @@ func CanonicalURL(base *url.URL, mid, mpid, bbsSeqNo string, ntt int64) string {
 	return canonical(origin(base), ViewPath, "eng", mid, mpid, bbsSeqNo, strconv.FormatInt(ntt, 10))
 }
 
+// PostURL returns the canonical address of post ntt of board, in the
+// board's directory and sCode (English: /eng/bbs and eng, the defaults;
+// Korean: /bbs and user):
+// https://host/bbs/view.do?sCode=user&mId=307&mPid=208&bbsSeqNo=94&nttSeqNo=3186887.
+// Only base's scheme and host are used.
+func PostURL(base *url.URL, board feeds.Board, ntt int64) string {
+	return canonical(origin(base), board.Directory()+"/view.do", board.Section(),
+		board.MID, board.MPID, board.BBSSeqNo, strconv.FormatInt(ntt, 10))
+}
+
+// withBBSSeqNo returns b with its bbsSeqNo set to bbs.
+func withBBSSeqNo(b feeds.Board, bbs string) feeds.Board {
+	b.BBSSeqNo = bbs
+	return b
+}
+
 func canonical(origin, path, sCode, mid, mpid, bbs, ntt string) string {
 	return origin + path +
 		"?sCode=" + url.QueryEscape(sCode) +
@@ -59,7 +79,9 @@ func canonical(origin, path, sCode, mid, mpid, bbs, ntt string) string {
 // searchOpt and searchTxt, in any order, any case of parameter name) into
 // the canonical form of CanonicalURL. It fails with ErrNotViewURL when the
 // link is not to view.do or lacks one of mId, mPid, bbsSeqNo or a numeric
-// nttSeqNo.
+// nttSeqNo. The link keeps its own path (/eng/bbs/view.do on the English
+// site, /bbs/view.do on the Korean one); a missing sCode is eng, or user
+// under /bbs/view.do.
 func Canonicalize(raw string) (string, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
@@ -74,7 +96,11 @@ func Canonicalize(raw string) (string, error) {
 	}
 	q := u.Query()
 	sCode := queryValue(q, "sCode")
-	if sCode == "" {
+	switch {
+	case sCode != "":
+	case path == koreanViewPath:
+		sCode = koreanSCode
+	default:
 		sCode = "eng"
 	}
 	mid, mpid, bbs, ntt := queryValue(q, "mId"), queryValue(q, "mPid"), queryValue(q, "bbsSeqNo"), queryValue(q, "nttSeqNo")
@@ -119,13 +145,17 @@ func queryValue(q url.Values, name string) string {
 }
 
 // ListURL returns the address of page (1-based; lower values mean 1) of a
-// board's list: https://host/eng/bbs/list.do?sCode=eng&mPid=2&mId=4&pageIndex=1.
+// board's list, in the board's directory and sCode:
+// https://host/eng/bbs/list.do?sCode=eng&mPid=2&mId=4&pageIndex=1 for the
+// English site, https://host/bbs/list.do?sCode=user&mPid=208&mId=307&pageIndex=1
+// for the Korean one.
 func ListURL(base *url.URL, board feeds.Board, page int) string {
 	if page < 1 {
 		page = 1
 	}
-	return origin(base) + ListPath +
-		"?sCode=eng&mPid=" + url.QueryEscape(board.MPID) +
+	return origin(base) + board.Directory() + "/list.do" +
+		"?sCode=" + url.QueryEscape(board.Section()) +
+		"&mPid=" + url.QueryEscape(board.MPID) +
 		"&mId=" + url.QueryEscape(board.MID) +
 		"&pageIndex=" + strconv.Itoa(page)
 }

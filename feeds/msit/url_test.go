@@ -53,6 +53,10 @@ func TestCanonicalize(t *testing.T) {
 		{"a non-numeric nttSeqNo is refused", "https://www.msit.go.kr/eng/bbs/view.do?sCode=eng&mId=4&mPid=2&bbsSeqNo=42&nttSeqNo=x", "", true},
 		{"a missing bbsSeqNo is refused", "https://www.msit.go.kr/eng/bbs/view.do?sCode=eng&mId=4&mPid=2&nttSeqNo=1284", "", true},
 		{"garbage is refused", "://", "", true},
+		{"a Korean post keeps its own path", "https://www.msit.go.kr/bbs/view.do;jsessionid=X1?sCode=user&mPid=208&mId=307&bbsSeqNo=94&nttSeqNo=3186887&pageIndex=2",
+			"https://www.msit.go.kr/bbs/view.do?sCode=user&mId=307&mPid=208&bbsSeqNo=94&nttSeqNo=3186887", false},
+		{"a Korean post without sCode is user", "https://www.msit.go.kr/bbs/view.do?mId=307&mPid=208&bbsSeqNo=94&nttSeqNo=3186887",
+			"https://www.msit.go.kr/bbs/view.do?sCode=user&mId=307&mPid=208&bbsSeqNo=94&nttSeqNo=3186887", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,4 +94,32 @@ func TestListAndDownloadURL(t *testing.T) {
 			t.Errorf("got %s, want %s", tt.got, tt.want)
 		}
 	}
+}
+
+func TestPostAndListURLFollowTheBoardsSite(t *testing.T) {
+	base := mustURL(t, "https://www.msit.go.kr/eng/index.do")
+	press := feeds.Board{Slug: "press", MID: "4", MPID: "2", BBSSeqNo: "42"}
+	korean := feeds.Board{Slug: "bodo", Name: "보도자료", MID: "307", MPID: "208", BBSSeqNo: "94", SCode: "user", Dir: "/bbs", Lang: "ko", Configured: true}
+	tests := []struct {
+		name, got, want string
+	}{
+		{"an English post is CanonicalURL", PostURL(base, press, 1284), CanonicalURL(base, "4", "2", "42", 1284)},
+		{"an English post", PostURL(base, press, 1284), "https://www.msit.go.kr/eng/bbs/view.do?sCode=eng&mId=4&mPid=2&bbsSeqNo=42&nttSeqNo=1284"},
+		{"a Korean post", PostURL(base, korean, 3186887), "https://www.msit.go.kr/bbs/view.do?sCode=user&mId=307&mPid=208&bbsSeqNo=94&nttSeqNo=3186887"},
+		{"a Korean list page", ListURL(base, korean, 2), "https://www.msit.go.kr/bbs/list.do?sCode=user&mPid=208&mId=307&pageIndex=2"},
+		{"an English list page", ListURL(base, press, 1), "https://www.msit.go.kr/eng/bbs/list.do?sCode=eng&mPid=2&mId=4&pageIndex=1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got != tt.want {
+				t.Errorf("got %s, want %s", tt.got, tt.want)
+			}
+		})
+	}
+	t.Run("the canonical Korean post URL is a fixed point of Canonicalize", func(t *testing.T) {
+		u := PostURL(base, korean, 3186887)
+		if got, err := Canonicalize(u); err != nil || got != u {
+			t.Errorf("Canonicalize(%s) = %s, %v", u, got, err)
+		}
+	})
 }
