@@ -38,10 +38,10 @@ func newPipeline(t *testing.T, posts []msittest.Post) *pipeline {
 }
 
 // newPipelineWith is newPipeline with the site's handler wrapped by wrap,
-// which may inject faults.
-func newPipelineWith(t *testing.T, posts []msittest.Post, wrap func(http.Handler) http.Handler) *pipeline {
+// which may inject faults, and the site built with opts (its shape).
+func newPipelineWith(t *testing.T, posts []msittest.Post, wrap func(http.Handler) http.Handler, opts ...msittest.Option) *pipeline {
 	t.Helper()
-	site := msittest.NewSite(posts)
+	site := msittest.NewSite(posts, opts...)
 	var h http.Handler = site
 	if wrap != nil {
 		h = wrap(site)
