@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -67,6 +68,30 @@ func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) e
 
 // newCrawler wires the MSIT source and the store from the configuration.
 func (m *Main) newCrawler(cfg config.Config, store *feeds.Store) (*feeds.Crawler, error) {
+	source, err := m.newSource(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	overrides := map[string]feeds.Board{}
+	for slug, b := range cfg.Boards {
+		overrides[slug] = feeds.Board{Slug: slug, MID: b.MID, MPID: b.MPID, BBSSeqNo: b.BBSSeqNo}
+	}
+	return &feeds.Crawler{
+		Store:         store,
+		Source:        source,
+		Logger:        m.logger(),
+		Overrides:     overrides,
+		BackfillPages: cfg.Source.Pages,
+		RevisitWindow: time.Duration(cfg.Source.RevisitDays) * 24 * time.Hour,
+		RevisitAfter:  cfg.Source.RevisitAfter,
+		RevisitMax:    cfg.Source.RevisitMax,
+	}, nil
+}
+
+// newSource wires the polite MSIT client and the source reading the site
+// through it from the configuration; onResponse, if set, sees every
+// response body the client reads (check --save).
+func (m *Main) newSource(cfg config.Config, onResponse func(url string, status int, header http.Header, body []byte)) (*msit.Source, error) {
 	base, err := url.Parse(cfg.Source.URL)
 	if err != nil {
 		return nil, usagef("config source.url: %v", err)
@@ -86,21 +111,9 @@ func (m *Main) newCrawler(cfg config.Config, store *feeds.Store) (*feeds.Crawler
 		IgnoreRobots: cfg.Source.IgnoreRobots,
 		Version:      Version,
 		Logger:       m.logger(),
+		OnResponse:   onResponse,
 	})
-	overrides := map[string]feeds.Board{}
-	for slug, b := range cfg.Boards {
-		overrides[slug] = feeds.Board{Slug: slug, MID: b.MID, MPID: b.MPID, BBSSeqNo: b.BBSSeqNo}
-	}
-	return &feeds.Crawler{
-		Store:         store,
-		Source:        msit.NewSource(client, base),
-		Logger:        m.logger(),
-		Overrides:     overrides,
-		BackfillPages: cfg.Source.Pages,
-		RevisitWindow: time.Duration(cfg.Source.RevisitDays) * 24 * time.Hour,
-		RevisitAfter:  cfg.Source.RevisitAfter,
-		RevisitMax:    cfg.Source.RevisitMax,
-	}, nil
+	return msit.NewSource(client, base), nil
 }
 
 // isTerminal reports whether w is a character device (a terminal).
