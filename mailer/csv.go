@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/msitfeed/msitfeed/feeds"
 )
 
 // Import and export of subscribers as CSV.
@@ -123,9 +125,9 @@ func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOption
 	var rows []importRow
 	var err error
 	if looksLikeJSON(br) {
-		rows, err = readJSONRows(br, now, &rep)
+		rows, err = readJSONRows(br, s.Boards, now, &rep)
 	} else {
-		rows, err = readCSVRows(br, maxLine, now, &rep)
+		rows, err = readCSVRows(br, s.Boards, maxLine, now, &rep)
 	}
 	if err != nil {
 		return rep, err
@@ -149,7 +151,7 @@ func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOption
 
 // readCSVRows reads the valid rows of a CSV file, adding the invalid ones
 // to rep.Errors.
-func readCSVRows(r io.Reader, maxLine int, now time.Time, rep *ImportReport) ([]importRow, error) {
+func readCSVRows(r io.Reader, boards *feeds.Registry, maxLine int, now time.Time, rep *ImportReport) ([]importRow, error) {
 	guard := newLineGuard(r, maxLine)
 	cr := csv.NewReader(guard)
 	cr.FieldsPerRecord = -1
@@ -192,7 +194,7 @@ func readCSVRows(r io.Reader, maxLine int, now time.Time, rep *ImportReport) ([]
 		if guard.isLong(start, last+strings.Count(rec[len(rec)-1], "\n")) {
 			continue // reported as a long line
 		}
-		row, err := cols.row(rec, now)
+		row, err := cols.row(rec, boards, now)
 		if err != nil {
 			rep.Errors = append(rep.Errors, LineError{start, err.Error()})
 			continue
@@ -328,7 +330,7 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // with the CSV column names as keys, boards a string or an array of
 // strings), adding the invalid ones to rep.Errors with the line each
 // object starts on.
-func readJSONRows(r io.Reader, now time.Time, rep *ImportReport) ([]importRow, error) {
+func readJSONRows(r io.Reader, boards *feeds.Registry, now time.Time, rep *ImportReport) ([]importRow, error) {
 	data, err := io.ReadAll(io.LimitReader(r, maxJSONImport+1))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
@@ -383,7 +385,7 @@ func readJSONRows(r io.Reader, now time.Time, rep *ImportReport) ([]importRow, e
 		rec, err := jsonRecord(obj)
 		if err == nil {
 			var row importRow
-			if row, err = cols.row(rec, now); err == nil {
+			if row, err = cols.row(rec, boards, now); err == nil {
 				if row.key == "" {
 					err = errors.New("no email")
 				} else {
@@ -481,8 +483,9 @@ func parseHeader(header []string) (columns, error) {
 
 func (c columns) has(name string) bool { _, ok := c[name]; return ok }
 
-// row validates one record. A record of empty cells gives a row with no key.
-func (c columns) row(rec []string, now time.Time) (importRow, error) {
+// row validates one record, its boards against boards. A record of empty
+// cells gives a row with no key.
+func (c columns) row(rec []string, boards *feeds.Registry, now time.Time) (importRow, error) {
 	for _, f := range rec {
 		if !utf8.ValidString(f) {
 			return importRow{}, errors.New("not UTF-8 (save the file as UTF-8)")
@@ -514,7 +517,7 @@ func (c columns) row(rec []string, now time.Time) (importRow, error) {
 	if sub.Name, err = cleanName(name); err != nil {
 		return importRow{}, err
 	}
-	if sub.Boards, err = ParseBoards(get("boards")); err != nil {
+	if sub.Boards, err = ParseBoardsFor(boards, get("boards")); err != nil {
 		return importRow{}, err
 	}
 	if v := strings.ToLower(get("status")); v != "" {

@@ -68,15 +68,16 @@ func (m *Mailer) periodItems(ctx context.Context, p DigestPeriod) ([]feeds.Item,
 	if err != nil {
 		return nil, fmt.Errorf("digest items: %w", err)
 	}
-	return orderItems(items), nil
+	return orderItems(m.Boards, items), nil
 }
 
-// orderItems groups items by board in feeds.BoardSlugs order (unknown
-// boards last), keeping the store's newest-first order inside a board.
-func orderItems(items []feeds.Item) []feeds.Item {
+// orderItems groups items by board in the order of boards (nil: the
+// built-in boards; boards it does not have last), keeping the store's
+// newest-first order inside a board.
+func orderItems(boards *feeds.Registry, items []feeds.Item) []feeds.Item {
 	out := make([]feeds.Item, 0, len(items))
 	seen := map[string]bool{}
-	for _, slug := range feeds.BoardSlugs() {
+	for _, slug := range boards.Slugs() {
 		seen[slug] = true
 		for _, it := range items {
 			if it.Board == slug {
@@ -207,7 +208,7 @@ func (m *Mailer) digestItems(ctx context.Context, d digestRow) ([]feeds.Item, er
 			out = append(out, it)
 		}
 	}
-	return orderItems(out), nil
+	return orderItems(m.Boards, out), nil
 }
 
 // edition is a digest rendered for one set of posts with placeholders
@@ -322,17 +323,9 @@ func (m *Mailer) digestView(p DigestPeriod, items []feeds.Item) digestView {
 		Count:   len(items),
 		BaseURL: m.cfg.BaseURL,
 	}
-	names := map[string]string{}
-	for _, b := range feeds.DefaultBoards() {
-		names[b.Slug] = b.Name
-	}
 	for _, it := range items {
 		if n := len(v.Boards); n == 0 || v.Boards[n-1].Slug != it.Board {
-			name := names[it.Board]
-			if name == "" {
-				name = it.Board
-			}
-			v.Boards = append(v.Boards, boardView{Slug: it.Board, Name: name})
+			v.Boards = append(v.Boards, boardView{Slug: it.Board, Name: m.Boards.Name(it.Board)})
 		}
 		b := &v.Boards[len(v.Boards)-1]
 		b.Items = append(b.Items, newItemView(it))

@@ -77,6 +77,9 @@ type Mailer struct {
 	// OnDelivery, if set, is told each delivery outcome: "sent", "failed"
 	// (refused for good) or "retried" (a temporary failure); for metrics.
 	OnDelivery func(outcome string)
+	// Boards orders a digest's posts by board and names the boards; nil
+	// means the built-in boards. Set it before first use.
+	Boards *feeds.Registry
 }
 
 // New returns a Mailer for cfg over an opened, migrated database. It loads

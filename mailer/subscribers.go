@@ -32,6 +32,9 @@ var (
 type Subscribers struct {
 	db  *sql.DB
 	Now func() time.Time
+	// Boards is the set of boards a subscriber can choose; nil means the
+	// built-in boards. Set it before first use.
+	Boards *feeds.Registry
 }
 
 // NewSubscribers returns the store over an opened, migrated database.
@@ -62,7 +65,7 @@ func (s *Subscribers) Add(ctx context.Context, n NewSubscriber) (Subscriber, err
 	if err != nil {
 		return Subscriber{}, err
 	}
-	boards, err := NormaliseBoards(n.Boards)
+	boards, err := NormaliseBoardsFor(s.Boards, n.Boards)
 	if err != nil {
 		return Subscriber{}, err
 	}
@@ -172,7 +175,7 @@ func (s *Subscribers) GetByUID(ctx context.Context, uid string) (Subscriber, err
 // empty means all boards. Board slugs are validated and put in the boards'
 // display order.
 func (s *Subscribers) SetBoards(ctx context.Context, uid string, boards []string) (Subscriber, error) {
-	bs, err := NormaliseBoards(boards)
+	bs, err := NormaliseBoardsFor(s.Boards, boards)
 	if err != nil {
 		return Subscriber{}, err
 	}
@@ -278,8 +281,8 @@ func (s *Subscribers) List(ctx context.Context, f ListFilter) ([]Subscriber, err
 		args = append(args, string(f.Status))
 	}
 	if f.Board != "" {
-		if !feeds.IsBoardSlug(f.Board) {
-			return nil, fmt.Errorf("list subscribers: %w %q (use %s)", ErrBadBoard, f.Board, strings.Join(feeds.BoardSlugs(), ", "))
+		if !s.Boards.Has(f.Board) {
+			return nil, fmt.Errorf("list subscribers: %w %q (use %s)", ErrBadBoard, f.Board, strings.Join(s.Boards.Slugs(), ", "))
 		}
 		where = append(where, `(boards = '' OR ',' || boards || ',' LIKE '%,' || ? || ',%')`)
 		args = append(args, f.Board)
@@ -385,22 +388,29 @@ func querySubscribers(ctx context.Context, q subQuerier, query string, args ...a
 	return subs, rows.Err()
 }
 
-// ParseBoards parses a comma-separated list of board slugs as typed on the
-// command line or in a CSV cell: "" and "all" mean all boards (nil).
-func ParseBoards(s string) ([]string, error) {
+// ParseBoards is ParseBoardsFor over the built-in boards.
+func ParseBoards(s string) ([]string, error) { return ParseBoardsFor(nil, s) }
+
+// ParseBoardsFor parses a comma-separated list of board slugs of reg (nil:
+// the built-in boards) as typed on the command line or in a CSV cell: ""
+// and "all" mean all boards (nil).
+func ParseBoardsFor(reg *feeds.Registry, s string) ([]string, error) {
 	s = strings.TrimSpace(s)
 	if s == "" || strings.EqualFold(s, feeds.AllSlug) {
 		return nil, nil
 	}
-	return NormaliseBoards(strings.Split(s, ","))
+	return NormaliseBoardsFor(reg, strings.Split(s, ","))
 }
 
-// NormaliseBoards validates board slugs against feeds.BoardSlugs and returns
-// them trimmed, lower-cased, without repeats and in the boards' display
-// order. Empty input, or a list containing "all", means all boards (nil).
-// An unknown slug gives an error wrapping ErrBadBoard that lists the valid
-// ones.
-func NormaliseBoards(boards []string) ([]string, error) {
+// NormaliseBoards is NormaliseBoardsFor over the built-in boards.
+func NormaliseBoards(boards []string) ([]string, error) { return NormaliseBoardsFor(nil, boards) }
+
+// NormaliseBoardsFor validates board slugs against reg (nil: the built-in
+// boards) and returns them trimmed, lower-cased, without repeats and in the
+// boards' display order. Empty input, or a list containing "all", means all
+// boards (nil). An unknown slug gives an error wrapping ErrBadBoard that
+// lists the valid ones.
+func NormaliseBoardsFor(reg *feeds.Registry, boards []string) ([]string, error) {
 	want := map[string]bool{}
 	for _, b := range boards {
 		b = strings.ToLower(strings.TrimSpace(b))
@@ -408,17 +418,17 @@ func NormaliseBoards(boards []string) ([]string, error) {
 		case b == "":
 		case b == feeds.AllSlug:
 			return nil, nil
-		case feeds.IsBoardSlug(b):
+		case reg.Has(b):
 			want[b] = true
 		default:
-			return nil, fmt.Errorf("%w %q (use %s or all)", ErrBadBoard, b, strings.Join(feeds.BoardSlugs(), ", "))
+			return nil, fmt.Errorf("%w %q (use %s or all)", ErrBadBoard, b, strings.Join(reg.Slugs(), ", "))
 		}
 	}
 	if len(want) == 0 {
 		return nil, nil
 	}
 	var out []string
-	for _, slug := range feeds.BoardSlugs() {
+	for _, slug := range reg.Slugs() {
 		if want[slug] {
 			out = append(out, slug)
 		}
