@@ -38,9 +38,13 @@ type Metrics struct {
 	jobDuration   *prometheus.HistogramVec
 }
 
-// NewMetrics registers every collector, with the Go runtime and process
-// collectors, in a new registry.
-func NewMetrics() *Metrics {
+// NewMetrics is NewMetricsFor the built-in boards.
+func NewMetrics() *Metrics { return NewMetricsFor(nil) }
+
+// NewMetricsFor registers every collector, with the Go runtime and process
+// collectors, in a new registry; each board of boards (nil: the built-in
+// boards) shows in the crawl counters at 0 before its first crawl.
+func NewMetricsFor(boards *feeds.Registry) *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		crawlRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -81,7 +85,7 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(m.crawlRuns, m.crawlErrors, m.crawlRequests, m.crawlItems, m.lastCrawl, m.fieldsMissing, m.degraded,
 		m.feedRequests, m.mail, m.jobRuns, m.jobDuration,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, b := range feeds.BoardSlugs() {
+	for _, b := range boards.Slugs() {
 		m.crawlRuns.WithLabelValues(b, "ok")
 		m.crawlRuns.WithLabelValues(b, "error")
 		m.crawlErrors.WithLabelValues(b)
@@ -165,8 +169,9 @@ type feedKey struct {
 	code   int
 }
 
-// Readiness decides /readyz: the database is writable, and not every board's
-// last crawl failed or is older than three crawl intervals.
+// Readiness decides /readyz: the database is writable, and not every board
+// of the store's registry had its last crawl fail or is older than three
+// crawl intervals.
 type Readiness struct {
 	DB       *sql.DB
 	Store    *feeds.Store
@@ -191,7 +196,8 @@ func (rd *Readiness) Check(ctx context.Context) error {
 		now = rd.Now()
 	}
 	var bad []string
-	for _, b := range feeds.BoardSlugs() {
+	boards := rd.Store.Registry.Slugs()
+	for _, b := range boards {
 		r, ok := runs[b]
 		switch {
 		case !ok:
@@ -202,7 +208,7 @@ func (rd *Readiness) Check(ctx context.Context) error {
 			bad = append(bad, fmt.Sprintf("%s: last crawl %s ago", b, now.Sub(r.Started).Round(time.Minute)))
 		}
 	}
-	if len(bad) == len(feeds.BoardSlugs()) {
+	if len(bad) == len(boards) {
 		return fmt.Errorf("no board is healthy: %s", strings.Join(bad, "; "))
 	}
 	return nil

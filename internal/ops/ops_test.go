@@ -98,3 +98,47 @@ func TestReadiness(t *testing.T) {
 		t.Fatalf("closed database: %v, want a database error", err)
 	}
 }
+
+func TestConfiguredBoards(t *testing.T) {
+	ctx := context.Background()
+	reg, err := feeds.NewRegistry(feeds.Board{Slug: "bodo", Name: "보도자료", MID: "307", MPID: "208", SCode: "user", Dir: "/bbs", Lang: "ko"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("metrics show a configured board before its first crawl", func(t *testing.T) {
+		m := NewMetricsFor(reg)
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		for _, want := range []string{`msitfeed_crawl_runs_total{board="bodo",result="ok"} 0`, `msitfeed_crawl_errors_total{board="press"} 0`} {
+			if !strings.Contains(rec.Body.String(), want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
+	})
+	t.Run("a healthy configured board keeps the service ready", func(t *testing.T) {
+		d, err := db.Open(ctx, filepath.Join(t.TempDir(), "ready.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		store := feeds.NewStore(d)
+		store.Registry = reg
+		rd := &Readiness{DB: d, Store: store, Interval: 30 * time.Minute}
+		for _, b := range reg.Slugs() {
+			id, err := store.StartRun(ctx, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg := "status 503"
+			if b == "bodo" {
+				msg = ""
+			}
+			if err := store.FinishRun(ctx, feeds.CrawlRun{ID: id, Board: b, Error: msg}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := rd.Check(ctx); err != nil {
+			t.Errorf("only bodo healthy: %v, want ready", err)
+		}
+	})
+}
