@@ -110,6 +110,16 @@ func (s *Site) serveHome(w http.ResponseWriter) {
 	writeHTML(w, b.String())
 }
 
+// listView is what a list page shows.
+type listView struct {
+	bd       feeds.Board
+	page     int    // this page, from 1
+	last     int    // the last page, 0 for an empty board
+	rows     []Post // this page's posts, newest first
+	firstNo  int    // the row number of rows[0]; rows count down
+	hideDept bool   // no department column
+}
+
 func (s *Site) serveList(w http.ResponseWriter, r *http.Request) {
 	bd, ok := boardByMID(r)
 	if !ok {
@@ -124,11 +134,22 @@ func (s *Site) serveList(w http.ResponseWriter, r *http.Request) {
 	last := (len(posts) + s.pageSize - 1) / s.pageSize
 	from := min((page-1)*s.pageSize, len(posts))
 	to := min(from+s.pageSize, len(posts))
-	rows := posts[from:to]
+	shape, hideDept := s.look(bd)
+	v := listView{bd: bd, page: page, last: last, rows: posts[from:to], firstNo: len(posts) - from, hideDept: hideDept}
+	switch shape {
+	case ShapeEnglish2026:
+		writeHTML(w, english2026List(v))
+	case ShapeKorean:
+		writeHTML(w, koreanList(v))
+	case ShapeBroken:
+		writeHTML(w, brokenList(v))
+	default:
+		writeHTML(w, classicList(v))
+	}
+}
 
-	var b strings.Builder
-	fmt.Fprintf(&b, pageHead, esc(bd.Name))
-	b.WriteString(`<script>
+// listScript defines the functions the list rows and pager call.
+const listScript = `<script>
   function fn_detail(nttSeqNo) {
     document.mainForm.nttSeqNo.value = nttSeqNo;
     document.mainForm.action = '/eng/bbs/view.do';
@@ -140,9 +161,15 @@ func (s *Site) serveList(w http.ResponseWriter, r *http.Request) {
     document.mainForm.submit();
   }
 </script>
-`)
+`
+
+// englishListTop writes an English list page up to its rows: head, the
+// script, the menu, the hidden form and the search box.
+func englishListTop(b *strings.Builder, v listView, script string) {
+	fmt.Fprintf(b, pageHead, esc(v.bd.Name))
+	b.WriteString(script)
 	b.WriteString(gnb())
-	fmt.Fprintf(&b, `<div id="container">
+	fmt.Fprintf(b, `<div id="container">
   <div class="sub_tit"><h2>%s</h2></div>
   <form id="mainForm" name="mainForm" method="post" action="/eng/bbs/list.do">
     <input type="hidden" name="sCode" value="eng">
@@ -153,21 +180,31 @@ func (s *Site) serveList(w http.ResponseWriter, r *http.Request) {
     <input type="hidden" name="pageIndex" value="%d">
   </form>
   <div class="board_search"><label for="searchTxt">Search</label><input type="text" id="searchTxt" name="searchTxt"><button type="button">Search</button></div>
-`, esc(bd.Name), bd.MID, bd.MPID, bd.BBSSeqNo, page)
-	if bd.Gallery {
-		writeGalleryRows(&b, bd, rows, len(posts)-from)
-	} else {
-		writeTableRows(&b, bd, rows, len(posts)-from)
-	}
-	writePager(&b, page, last)
+`, esc(v.bd.Name), v.bd.MID, v.bd.MPID, v.bd.BBSSeqNo, v.page)
+}
+
+// englishListBottom writes the pager and the end of the page.
+func englishListBottom(b *strings.Builder, v listView) string {
+	writePager(b, v.page, v.last)
 	b.WriteString("</div>\n")
 	b.WriteString(pageFoot)
-	writeHTML(w, b.String())
+	return b.String()
+}
+
+func classicList(v listView) string {
+	var b strings.Builder
+	englishListTop(&b, v, listScript)
+	if v.bd.Gallery {
+		writeGalleryRows(&b, v.bd, v.rows, v.firstNo, v.hideDept)
+	} else {
+		writeTableRows(&b, v.bd, v.rows, v.firstNo, v.hideDept)
+	}
+	return englishListBottom(&b, v)
 }
 
 // rowScript is the inline script that fills row i's cells, with the dead
 // and commented-out statements the real site leaves in.
-func rowScript(b *strings.Builder, i int, p Post, no int) {
+func rowScript(b *strings.Builder, i int, p Post, no int, hideDept bool) {
 	title := jsEscape(esc(p.Title))
 	// Long titles arrive in several pieces.
 	var parts []string
@@ -183,8 +220,10 @@ func rowScript(b *strings.Builder, i int, p Post, no int) {
 	}
 	fmt.Fprintf(b, "    //$('#td_'+'NTT_SJ'+'_%d').html(unescape('%s'));\n", i, jsEscape("[draft] "+p.Title))
 	fmt.Fprintf(b, "    $('#td_'+'NTT_SJ'+'_%d').html(sHtml);\n", i)
-	fmt.Fprintf(b, "    /* $('#td_'+'CHRG_DEPT_NM'+'_%d').html('Department to be announced'); */\n", i)
-	fmt.Fprintf(b, "    $('#td_'+'CHRG_DEPT_NM'+'_%d').html(unescape('%s'));\n", i, jsEscape(esc(p.Department)))
+	if !hideDept {
+		fmt.Fprintf(b, "    /* $('#td_'+'CHRG_DEPT_NM'+'_%d').html('Department to be announced'); */\n", i)
+		fmt.Fprintf(b, "    $('#td_'+'CHRG_DEPT_NM'+'_%d').html(unescape('%s'));\n", i, jsEscape(esc(p.Department)))
+	}
 	fmt.Fprintf(b, "    $('#td_'+'NO'+'_%d').html('%d');\n", i, no)
 	fmt.Fprintf(b, "    if ('PSTG_YMD' == 'REG_DT') { $('#td_'+'PSTG_YMD'+'_%d').html('1970-01-01'); }\n", i)
 	fmt.Fprintf(b, "    if ('PSTG_YMD' == 'PSTG_YMD') { $('#td_'+'PSTG_YMD'+'_%d').html(%s); }\n", i, jsQuote(p.Date))
@@ -220,50 +259,78 @@ func viewHref(bd feeds.Board, id int64) string {
 		id%10000, bd.MID, bd.MPID, bd.BBSSeqNo, id)
 }
 
-func writeTableRows(b *strings.Builder, bd feeds.Board, rows []Post, firstNo int) {
+// tableHead writes the opening of a list table, with or without its
+// department column.
+func tableHead(b *strings.Builder, bd feeds.Board, hideDept bool) {
+	dept := `<th scope="col">Department</th>`
+	if hideDept {
+		dept = ""
+	}
 	b.WriteString(`  <div class="board_list">
     <table>
       <caption>` + esc(bd.Name) + ` list</caption>
-      <thead><tr><th scope="col">No.</th><th scope="col">Title</th><th scope="col">Department</th><th scope="col">Date</th></tr></thead>
+      <thead><tr><th scope="col">No.</th><th scope="col">Title</th>` + dept + `<th scope="col">Date</th></tr></thead>
       <tbody>
 `)
+}
+
+// noPosts is the site's message for an empty board.
+const noPosts = "등록된 게시물이 없습니다."
+
+// tableEmpty writes the row of an empty board.
+func tableEmpty(b *strings.Builder, hideDept bool) {
+	cols := 4
+	if hideDept {
+		cols = 3
+	}
+	fmt.Fprintf(b, "        <tr><td colspan=\"%d\" class=\"no_data\">%s</td></tr>\n", cols, noPosts)
+}
+
+func writeTableRows(b *strings.Builder, bd feeds.Board, rows []Post, firstNo int, hideDept bool) {
+	tableHead(b, bd, hideDept)
 	if len(rows) == 0 {
-		b.WriteString("        <tr><td colspan=\"4\" class=\"no_data\">등록된 게시물이 없습니다.</td></tr>\n")
+		tableEmpty(b, hideDept)
 	}
 	for i, p := range rows {
 		href := "javascript:;"
 		if i%3 == 2 {
 			href = viewHref(bd, p.ID)
 		}
+		dept := fmt.Sprintf("          <td><span id=\"td_CHRG_DEPT_NM_%d\"></span></td>\n", i)
+		if hideDept {
+			dept = ""
+		}
 		fmt.Fprintf(b, `        <tr>
           <td><span id="td_NO_%[1]d"></span></td>
           <td class="subject"><a href="%[2]s" onclick="fn_detail(%[3]d); return false;"><span id="td_NTT_SJ_%[1]d"></span></a></td>
-          <td><span id="td_CHRG_DEPT_NM_%[1]d"></span></td>
-          <td><span id="td_PSTG_YMD_%[1]d"></span></td>
+%[4]s          <td><span id="td_PSTG_YMD_%[1]d"></span></td>
         </tr>
-`, i, href, p.ID)
-		rowScript(b, i, p, firstNo-i)
+`, i, href, p.ID, dept)
+		rowScript(b, i, p, firstNo-i, hideDept)
 	}
 	b.WriteString("      </tbody>\n    </table>\n  </div>\n")
 }
 
-func writeGalleryRows(b *strings.Builder, bd feeds.Board, rows []Post, firstNo int) {
+func writeGalleryRows(b *strings.Builder, bd feeds.Board, rows []Post, firstNo int, hideDept bool) {
 	b.WriteString("  <div class=\"board_gallery\">\n    <ul class=\"gallery_list\">\n")
 	if len(rows) == 0 {
-		b.WriteString("      <li class=\"no_data\">등록된 게시물이 없습니다.</li>\n")
+		b.WriteString("      <li class=\"no_data\">" + noPosts + "</li>\n")
 	}
 	for i, p := range rows {
+		dept := fmt.Sprintf("        <span class=\"dept\" id=\"td_CHRG_DEPT_NM_%d\"></span>\n", i)
+		if hideDept {
+			dept = ""
+		}
 		fmt.Fprintf(b, `      <li>
         <a href="javascript:;" onclick="fn_detail(%[2]d);">
           <span class="thumb"><img src="%[3]s" alt="%[4]s"></span>
           <strong class="tit"><span id="td_NTT_SJ_%[1]d"></span></strong>
         </a>
-        <span class="dept" id="td_CHRG_DEPT_NM_%[1]d"></span>
-        <span class="date" id="td_PSTG_YMD_%[1]d"></span>
+%[5]s        <span class="date" id="td_PSTG_YMD_%[1]d"></span>
         <span class="blind" id="td_NO_%[1]d"></span>
       </li>
-`, i, p.ID, esc(p.Thumbnail), esc(p.Title))
-		rowScript(b, i, p, firstNo-i)
+`, i, p.ID, esc(p.Thumbnail), esc(p.Title), dept)
+		rowScript(b, i, p, firstNo-i, hideDept)
 	}
 	b.WriteString("    </ul>\n  </div>\n")
 }
@@ -311,8 +378,36 @@ func (s *Site) serveView(w http.ResponseWriter, r *http.Request) {
 		notFound(w)
 		return
 	}
-	p := posts[at]
+	v := postView{bd: bd, p: posts[at]}
+	// Posts are newest first: the previous (older) post follows this one.
+	if at+1 < len(posts) {
+		v.prev = &posts[at+1]
+	}
+	if at > 0 {
+		v.next = &posts[at-1]
+	}
+	shape, _ := s.look(bd)
+	switch shape {
+	case ShapeEnglish2026:
+		writeHTML(w, classicPost(v, engDate, titleParagraph(v.p.Title)+"\n"+v.p.BodyHTML))
+	case ShapeKorean:
+		writeHTML(w, koreanPost(v))
+	default:
+		writeHTML(w, classicPost(v, dotted, v.p.BodyHTML))
+	}
+}
 
+// postView is what a post page shows.
+type postView struct {
+	bd         feeds.Board
+	p          Post
+	prev, next *Post // the older and the newer neighbour, if any
+}
+
+// classicPost is the English post page: div.board_view with view_head,
+// view_cont (body), view_file and view_nav; date writes the dates.
+func classicPost(v postView, date func(string) string, body string) string {
+	bd, p := v.bd, v.p
 	var b strings.Builder
 	fmt.Fprintf(&b, pageHead, esc(p.Title)+" | "+esc(bd.Name))
 	b.WriteString(`<script>
@@ -346,7 +441,7 @@ func (s *Site) serveView(w http.ResponseWriter, r *http.Request) {
     </div>
     <div class="view_file">
       <strong class="tit">Attachments</strong>
-`, esc(bd.Name), bd.MID, bd.MPID, bd.BBSSeqNo, p.ID, esc(p.Title), dotted(p.Date), esc(p.Department), 100+p.ID%900, p.BodyHTML)
+`, esc(bd.Name), bd.MID, bd.MPID, bd.BBSSeqNo, p.ID, esc(p.Title), date(p.Date), esc(p.Department), 100+p.ID%900, body)
 	if len(p.Attachments) == 0 {
 		b.WriteString("      <p>There are no attached files.</p>\n")
 	} else {
@@ -358,16 +453,13 @@ func (s *Site) serveView(w http.ResponseWriter, r *http.Request) {
 		b.WriteString("      </ul>\n")
 	}
 	b.WriteString("    </div>\n    <div class=\"view_nav\">\n")
-	// Posts are newest first: the previous (older) post follows this one.
-	if at+1 < len(posts) {
-		q := posts[at+1]
-		fmt.Fprintf(&b, "      <dl class=\"prev\"><dt>Previous</dt><dd><a href=\"javascript:;\" onclick=\"fn_detail(%d);\">%s</a> <span class=\"date\">%s</span></dd></dl>\n", q.ID, esc(q.Title), dotted(q.Date))
+	if q := v.prev; q != nil {
+		fmt.Fprintf(&b, "      <dl class=\"prev\"><dt>Previous</dt><dd><a href=\"javascript:;\" onclick=\"fn_detail(%d);\">%s</a> <span class=\"date\">%s</span></dd></dl>\n", q.ID, esc(q.Title), date(q.Date))
 	}
-	if at > 0 {
-		q := posts[at-1]
-		fmt.Fprintf(&b, "      <dl class=\"next\"><dt>Next</dt><dd><a href=\"javascript:;\" onclick=\"fn_detail(%d);\">%s</a> <span class=\"date\">%s</span></dd></dl>\n", q.ID, esc(q.Title), dotted(q.Date))
+	if q := v.next; q != nil {
+		fmt.Fprintf(&b, "      <dl class=\"next\"><dt>Next</dt><dd><a href=\"javascript:;\" onclick=\"fn_detail(%d);\">%s</a> <span class=\"date\">%s</span></dd></dl>\n", q.ID, esc(q.Title), date(q.Date))
 	}
 	b.WriteString("    </div>\n    <div class=\"btn_list\"><a href=\"javascript:fn_list();\" class=\"btn\">List</a></div>\n  </div>\n</div>\n")
 	b.WriteString(pageFoot)
-	writeHTML(w, b.String())
+	return b.String()
 }

@@ -5,6 +5,13 @@
 // commented-out statements, gallery rows, view_head/view_cont/view_file/
 // view_nav post pages). Its posts can change while it runs, it counts the
 // requests it serves, and it can be slowed down or made to fail.
+//
+// The English boards' list and post pages come in several shapes (see
+// [Shape]): the classic one above by default, the script-link shape seen on
+// the live site in 2026, the Korean site's shape, and a broken redesign;
+// the shape can be switched while the site runs. Two boards of the
+// ministry's Korean site ([KoreanBoards]) are served under /bbs/ in the
+// Korean shape.
 package msittest
 
 import (
@@ -103,10 +110,12 @@ type Site struct {
 	pageSize int
 	robots   string
 
-	mu     sync.Mutex
-	posts  map[string][]Post // board slug → posts, newest first
-	counts map[Kind]int64
-	total  int64
+	mu       sync.Mutex
+	shape    Shape             // the English boards' shape
+	hideDept bool              // list pages have no department column
+	posts    map[string][]Post // board slug → posts, newest first
+	counts   map[Kind]int64
+	total    int64
 }
 
 // NewSite returns a site serving posts.
@@ -304,10 +313,15 @@ func notFound(w http.ResponseWriter) {
 	fmt.Fprint(w, `<!DOCTYPE html><html lang="en"><head><title>Page not found</title></head><body><h1>The page you requested cannot be found.</h1></body></html>`)
 }
 
-// boardByMID returns the board a list or view request addresses.
+// boardByMID returns the board a list or view request addresses: one of
+// KoreanBoards under /bbs/, one of Boards elsewhere.
 func boardByMID(r *http.Request) (feeds.Board, bool) {
 	mid := r.FormValue("mId")
-	for _, b := range Boards() {
+	boards := Boards()
+	if p := stripPathParams(r.URL.Path); p == "/bbs/list.do" || p == "/bbs/view.do" {
+		boards = KoreanBoards()
+	}
+	for _, b := range boards {
 		if b.MID == mid {
 			return b, true
 		}
