@@ -4,6 +4,7 @@ import (
 	"context"
 	"html/template"
 	"net/http"
+	"strings"
 
 	"github.com/msitfeed/msitfeed/feeds"
 )
@@ -24,6 +25,7 @@ var feedTypes = map[string]template.HTMLAttr{
 
 type boardRow struct {
 	Name, Newest    string
+	Lang            string // the board's language when not English, for the lang attribute
 	Items           int
 	RSS, Atom, JSON string
 }
@@ -33,6 +35,7 @@ type latestRow struct{ Title, URL, Board, Date string }
 // boardChoice is one checkbox of a board selection.
 type boardChoice struct {
 	Slug, Name string
+	Lang       string // as boardRow.Lang
 	Checked    bool
 }
 
@@ -56,8 +59,8 @@ type indexPage struct {
 func (s *Server) feedLinks() []feedLink {
 	var out []feedLink
 	names := map[string]string{feeds.AllSlug: "All boards"}
-	slugs := append([]string{feeds.AllSlug}, feeds.BoardSlugs()...)
-	for _, b := range feeds.DefaultBoards() {
+	slugs := append([]string{feeds.AllSlug}, s.Boards.Slugs()...)
+	for _, b := range s.Boards.Boards() {
 		names[b.Slug] = b.Name
 	}
 	for _, slug := range slugs {
@@ -92,8 +95,8 @@ func (s *Server) indexPage(ctx context.Context, form *subscribeForm) (indexPage,
 		return page, err
 	}
 	total, newest := 0, ""
-	for _, b := range append([]feeds.Board{{Slug: feeds.AllSlug, Name: "All boards"}}, feeds.DefaultBoards()...) {
-		row := boardRow{Name: b.Name, RSS: "/feeds/" + b.Slug + ".rss", Atom: "/feeds/" + b.Slug + ".atom", JSON: "/feeds/" + b.Slug + ".json"}
+	for _, b := range append([]feeds.Board{{Slug: feeds.AllSlug, Name: "All boards"}}, s.Boards.Boards()...) {
+		row := boardRow{Name: b.Name, Lang: otherLanguage(b), RSS: "/feeds/" + b.Slug + ".rss", Atom: "/feeds/" + b.Slug + ".atom", JSON: "/feeds/" + b.Slug + ".json"}
 		if st, ok := stats[b.Slug]; ok {
 			row.Items = st.Items
 			total += st.Items
@@ -110,17 +113,17 @@ func (s *Server) indexPage(ctx context.Context, form *subscribeForm) (indexPage,
 		return page, err
 	}
 	for _, it := range latest {
-		page.Latest = append(page.Latest, latestRow{Title: it.Title, URL: it.URL, Board: boardName(it.Board), Date: it.Published.Format("2006-01-02")})
+		page.Latest = append(page.Latest, latestRow{Title: it.Title, URL: it.URL, Board: s.Boards.Name(it.Board), Date: it.Published.Format("2006-01-02")})
 	}
 	return page, nil
 }
 
 // boardChoices returns a checkbox per board, checked if chosen is empty
 // (all boards) or names it.
-func boardChoices(chosen []string) []boardChoice {
+func (s *Server) boardChoices(chosen []string) []boardChoice {
 	var out []boardChoice
-	for _, b := range feeds.DefaultBoards() {
-		c := boardChoice{Slug: b.Slug, Name: b.Name, Checked: len(chosen) == 0}
+	for _, b := range s.Boards.Boards() {
+		c := boardChoice{Slug: b.Slug, Name: b.Name, Lang: otherLanguage(b), Checked: len(chosen) == 0}
 		for _, slug := range chosen {
 			if slug == b.Slug {
 				c.Checked = true
@@ -131,11 +134,10 @@ func boardChoices(chosen []string) []boardChoice {
 	return out
 }
 
-func boardName(slug string) string {
-	for _, b := range feeds.DefaultBoards() {
-		if b.Slug == slug {
-			return b.Name
-		}
+// otherLanguage is b's language when the page's (English) is not its own.
+func otherLanguage(b feeds.Board) string {
+	if l := b.Language(); l != "en" && !strings.HasPrefix(l, "en-") {
+		return l
 	}
-	return slug
+	return ""
 }

@@ -79,7 +79,7 @@ func (s *Server) ended(w http.ResponseWriter, r *http.Request, sub mailer.Subscr
 
 func (s *Server) linkPage(r *http.Request, sub mailer.Subscriber, already bool) linkPage {
 	return linkPage{layout: s.layout(), Token: r.PathValue("token"), Email: sub.Email, Status: sub.Status,
-		Boards: boardChoices(sub.Boards), Already: already}
+		Boards: s.boardChoices(sub.Boards), Already: already}
 }
 
 // preferencesURL is the path of sub's preferences page.
@@ -175,7 +175,7 @@ func (s *Server) handlePreferences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	chosen := r.PostForm["board"]
-	boards, problem := parseBoardChoice(chosen)
+	boards, problem := s.parseBoardChoice(chosen)
 	if problem != "" {
 		page := s.linkPage(r, sub, false)
 		for i := range page.Boards {

@@ -52,7 +52,7 @@ func (s *Server) handleOPML(w http.ResponseWriter, r *http.Request) {
 	opts := feeds.Options{BaseURL: s.BaseURL, SourceURL: s.SiteURL}
 	doc := opml{Version: "2.0", Title: "MSIT boards (msitfeed)", Created: time.Now().UTC().Format(time.RFC1123Z),
 		Docs: "http://opml.org/spec2.opml"}
-	for _, slug := range append(feeds.BoardSlugs(), feeds.AllSlug) {
+	for _, slug := range append(s.Boards.Slugs(), feeds.AllSlug) {
 		m := opts.Meta(boards, slug, format, 0, time.Time{})
 		doc.Feeds = append(doc.Feeds, opmlFeed{Type: "rss", Text: m.Title, Title: m.Title, XMLURL: m.SelfURL, HTMLURL: m.SiteURL})
 	}

@@ -30,6 +30,10 @@ import (
 // fields and pass the value to New.
 type Server struct {
 	Store   *feeds.Store // boards and latest posts for the index
+	// Boards is every board the pages list (index, OPML, subscribe and
+	// preferences); nil means the built-in boards. Give the store and the
+	// subscribers the same registry.
+	Boards  *feeds.Registry
 	Feeds   http.Handler // serves GET /feeds/{board}.{ext}
 	BaseURL string       // public URL, no trailing slash
 	SiteURL string       // the MSIT site root

@@ -10,7 +10,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/mailer"
 )
 
@@ -37,7 +36,7 @@ func (s *Server) signupOpen() bool { return s.subscriptions() && !s.SignupClosed
 // newSubscribeForm returns the form with a fresh token, every board checked
 // unless chosen says otherwise.
 func (s *Server) newSubscribeForm(chosen []string) *subscribeForm {
-	return &subscribeForm{Boards: boardChoices(chosen), Token: s.formToken()}
+	return &subscribeForm{Boards: s.boardChoices(chosen), Token: s.formToken()}
 }
 
 // sentPage is the answer to every accepted subscribe request.
@@ -76,7 +75,7 @@ func (s *Server) handleSubscribe(w http.ResponseWriter, r *http.Request) {
 	email := strings.TrimSpace(r.PostForm.Get("email"))
 	name := strings.TrimSpace(r.PostForm.Get("name"))
 	chosen := r.PostForm["board"]
-	boards, problem := parseBoardChoice(chosen)
+	boards, problem := s.parseBoardChoice(chosen)
 	if problem == "" {
 		problem = checkName(name)
 	}
@@ -167,15 +166,15 @@ func (s *Server) sendConfirmation(sub mailer.Subscriber) {
 // parseBoardChoice turns the checked boards of a form into preferences
 // (nil = all boards, also for every board checked, so that a board added
 // later is included), or says what is wrong.
-func parseBoardChoice(chosen []string) ([]string, string) {
+func (s *Server) parseBoardChoice(chosen []string) ([]string, string) {
 	if len(chosen) == 0 {
 		return nil, "Choose at least one board."
 	}
-	boards, err := mailer.NormaliseBoards(chosen)
+	boards, err := mailer.NormaliseBoardsFor(s.Boards, chosen)
 	if err != nil || boards == nil {
 		return nil, "Choose boards from the list."
 	}
-	if len(boards) == len(feeds.BoardSlugs()) {
+	if len(boards) == len(s.Boards.Slugs()) {
 		return nil, ""
 	}
 	return boards, ""
