@@ -30,14 +30,15 @@ import (
 // fields and pass the value to New.
 type Server struct {
 	Store   *feeds.Store // boards and latest posts for the index
-	// Boards is every board the pages list (index, OPML, subscribe and
-	// preferences); nil means the built-in boards. Give the store and the
-	// subscribers the same registry.
-	Boards  *feeds.Registry
 	Feeds   http.Handler // serves GET /feeds/{board}.{ext}
 	BaseURL string       // public URL, no trailing slash
 	SiteURL string       // the MSIT site root
 	Logger  *slog.Logger // nil discards
+
+	// Boards is every board the pages list (index, OPML, subscribe and
+	// preferences); nil means the built-in boards. Give the store and the
+	// subscribers the same registry.
+	Boards *feeds.Registry
 
 	// Subscribers and Mailer enable the subscription pages: the subscribe
 	// form, /confirm, /preferences and /unsubscribe. With either nil the
