@@ -11,7 +11,13 @@ var listFieldHints = map[string]string{
 	"title":      "looked for td_NTT_SJ_n cells, the row link's text, a .title element and an image's alt",
 	"date":       "looked for td_PSTG_YMD_n and td_REG_DT_n cells and a date in the row's text",
 	"department": "looked for td_CHRG_DEPT_NM_n cells and a .dept element",
+	"thumbnail":  "looked for an img in the row, icons left out",
 }
+
+// ListFieldHint says where the list parser looks for a row's field
+// ("title", "date", "department" or "thumbnail"), for a message reporting
+// it missing; "" for another field.
+func ListFieldHint(field string) string { return listFieldHints[field] }
 
 // countFields adds what one list page let the crawl read to run, and marks
 // the run degraded when most of the page's rows lack a field the board

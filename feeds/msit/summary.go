@@ -21,6 +21,10 @@ func Summary(title, body string) string {
 	return summarize(strings.Join(blocks, " "), SummaryLength)
 }
 
+// BodyText returns the visible text of a post's body (HTML), its blocks
+// joined by single spaces: what a reader of the post sees, without markup.
+func BodyText(body string) string { return strings.Join(bodyBlocks(body), " ") }
+
 // bodyBlocks returns the visible text of an HTML fragment as its non-empty
 // blocks (paragraphs, headings, list items, table cells) in order, each with
 // its white space collapsed.
