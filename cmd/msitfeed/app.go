@@ -7,15 +7,20 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/config"
 	"github.com/msitfeed/msitfeed/internal/db"
 )
 
-// loadConfig loads the configuration; a bad file or value is a UsageError.
+// loadConfig loads the configuration; a bad file or value, boards
+// included, is a UsageError.
 func (m *Main) loadConfig(path string) (config.Config, error) {
 	c, err := config.Load(path, m.Environ)
 	if err != nil {
 		return c, &UsageError{Msg: err.Error()}
+	}
+	if _, err := boardRegistry(c); err != nil {
+		return c, err
 	}
 	return c, nil
 }
@@ -29,6 +34,45 @@ func (m *Main) open(ctx context.Context, configPath string) (config.Config, *sql
 	}
 	d, err := db.Open(ctx, cfg.Database)
 	return cfg, d, err
+}
+
+// boardRegistry returns the boards of cfg: the five built in, then every
+// [boards.<slug>] that adds a board of the site by its list_url. Every
+// command builds it from the configuration and hands it to the store, the
+// subscribers, the mailer and the pages; a board it refuses is a
+// UsageError.
+func boardRegistry(cfg config.Config) (*feeds.Registry, error) {
+	var configured []feeds.Board
+	for slug, b := range cfg.Boards {
+		if config.IsBuiltinBoard(slug) {
+			continue
+		}
+		a, err := config.ParseListURL(b.ListURL, cfg.Source.URL)
+		if err != nil {
+			return nil, usagef("config boards.%s.list_url: %v", slug, err)
+		}
+		if b.BBSSeqNo != "" {
+			a.BBSSeqNo = b.BBSSeqNo
+		}
+		configured = append(configured, feeds.Board{Slug: slug, Name: b.Name, MID: a.MID, MPID: a.MPID,
+			BBSSeqNo: a.BBSSeqNo, Gallery: b.Gallery, Lang: b.Lang, SCode: a.SCode, Dir: a.Dir, Configured: true})
+	}
+	reg, err := feeds.NewRegistry(configured...)
+	if err != nil {
+		return nil, usagef("config boards: %v", err)
+	}
+	return reg, nil
+}
+
+// newStore returns the item store over d reading the boards of cfg.
+func newStore(cfg config.Config, d *sql.DB) (*feeds.Store, error) {
+	reg, err := boardRegistry(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store := feeds.NewStore(d)
+	store.Registry = reg
+	return store, nil
 }
 
 // newFlagSet returns a FlagSet that reports errors as UsageErrors instead of

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"text/tabwriter"
 
-	"github.com/msitfeed/msitfeed/feeds"
 )
 
 // runBoards runs `msitfeed boards`: ids, item count, newest post, last crawl
@@ -20,7 +19,10 @@ func (m *Main) runBoards(ctx context.Context, configPath string, args []string) 
 		return err
 	}
 	defer d.Close()
-	store := feeds.NewStore(d)
+	store, err := newStore(cfg, d)
+	if err != nil {
+		return err
+	}
 	boards, err := store.Boards(ctx)
 	if err != nil {
 		return err

@@ -13,12 +13,13 @@ import (
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/feeds/msit"
 	"github.com/msitfeed/msitfeed/internal/config"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // runCrawl runs `msitfeed crawl [--board B] [--pages N]`.
 func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) error {
 	fs := m.newFlagSet("crawl")
-	board := fs.String("board", "", "crawl only this board (notice, press, photo, trends, newsletter)")
+	board := fs.String("board", "", "crawl only these boards, comma-separated (notice, press, photo, trends, newsletter or a configured one)")
 	pages := fs.Int("pages", 0, "backfill this many pages per board")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -29,21 +30,31 @@ func (m *Main) runCrawl(ctx context.Context, configPath string, args []string) e
 	if *pages < 0 {
 		return usagef("crawl: --pages must be 0 or more, got %d", *pages)
 	}
+	cfg, err := m.loadConfig(configPath)
+	if err != nil {
+		return err
+	}
+	reg, err := boardRegistry(cfg)
+	if err != nil {
+		return err
+	}
 	var boards []string
 	if *board != "" {
 		for _, b := range strings.Split(*board, ",") {
-			if !feeds.IsBoardSlug(b) {
-				return usagef("crawl: unknown board %q (use notice, press, photo, trends or newsletter)", b)
+			if !reg.Has(b) {
+				return usagef("crawl: unknown board %q (use %s)", b, strings.Join(reg.Slugs(), ", "))
 			}
 			boards = append(boards, b)
 		}
 	}
-	cfg, d, err := m.open(ctx, configPath)
+	d, err := db.Open(ctx, cfg.Database)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	crawler, err := m.newCrawler(cfg, feeds.NewStore(d))
+	store := feeds.NewStore(d)
+	store.Registry = reg
+	crawler, err := m.newCrawler(cfg, store)
 	if err != nil {
 		return err
 	}

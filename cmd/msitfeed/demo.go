@@ -12,6 +12,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/feeds/msit/msittest"
+	"github.com/msitfeed/msitfeed/internal/config"
 	"github.com/msitfeed/msitfeed/internal/db"
 )
 
@@ -52,6 +53,13 @@ func (m *Main) runDemo(ctx context.Context, configPath string, args []string) er
 	go siteSrv.Serve(ln)
 	defer siteSrv.Close()
 
+	// The sample site has the five built-in boards only; boards added in
+	// the configuration would fail their crawl there.
+	for slug := range cfg.Boards {
+		if !config.IsBuiltinBoard(slug) {
+			delete(cfg.Boards, slug)
+		}
+	}
 	cfg.Database = filepath.Join(dir, "demo.db")
 	cfg.Source.URL = "http://" + ln.Addr().String()
 	cfg.Source.Rate = 50 // our own loopback server, not the ministry's
@@ -67,7 +75,11 @@ func (m *Main) runDemo(ctx context.Context, configPath string, args []string) er
 		return err
 	}
 	defer d.Close()
-	crawler, err := m.newCrawler(cfg, feeds.NewStore(d))
+	store, err := newStore(cfg, d)
+	if err != nil {
+		return err
+	}
+	crawler, err := m.newCrawler(cfg, store)
 	if err != nil {
 		return err
 	}
@@ -85,7 +97,7 @@ func (m *Main) runDemo(ctx context.Context, configPath string, args []string) er
 		return fmt.Errorf("demo: %w", err)
 	}
 	fmt.Fprintf(m.Stdout, "\n%d posts stored. Feeds:\n", total)
-	for _, b := range append([]string{feeds.AllSlug}, feeds.BoardSlugs()...) {
+	for _, b := range append([]string{feeds.AllSlug}, store.Registry.Slugs()...) {
 		fmt.Fprintf(m.Stdout, "  %s/feeds/%s.atom  (.rss, .json)\n", cfg.BaseURL, b)
 	}
 	fmt.Fprintf(m.Stdout, "Open %s/ in a browser; mails from the subscribe form go to %s. Ctrl-C stops.\n", cfg.BaseURL, cfg.SMTP.Dir)

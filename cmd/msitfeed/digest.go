@@ -54,6 +54,10 @@ func (m *Main) openMailer(ctx context.Context, configPath, cmd string) (*mailer.
 		d.Close()
 		return nil, nil, &UsageError{Msg: fmt.Sprintf("%s: %v", cmd, err)}
 	}
+	if ml.Boards, err = boardRegistry(cfg); err != nil {
+		d.Close()
+		return nil, nil, err
+	}
 	// The command reports on stdout and fails with one line on stderr;
 	// the mailer's progress logs are for the daemon.
 	ml.Log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))

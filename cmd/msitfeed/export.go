@@ -36,10 +36,14 @@ func (m *Main) runFeeds(ctx context.Context, configPath string, args []string) e
 	}
 	defer d.Close()
 	opts := feeds.Options{BaseURL: cfg.BaseURL, SourceURL: cfg.Source.URL, Limit: cfg.Feeds.Limit}
-	if err := feeds.ExportAll(ctx, feeds.NewStore(d), opts, *dir); err != nil {
+	store, err := newStore(cfg, d)
+	if err != nil {
 		return err
 	}
-	n := (len(feeds.BoardSlugs()) + 1) * len(feeds.Formats())
+	if err := feeds.ExportAll(ctx, store, opts, *dir); err != nil {
+		return err
+	}
+	n := (len(store.Registry.Slugs()) + 1) * len(feeds.Formats())
 	fmt.Fprintf(m.Stdout, "wrote %d feeds to %s\n", n, *dir)
 	return nil
 }

@@ -46,7 +46,10 @@ func (m *Main) runServe(ctx context.Context, configPath string, args []string) e
 // address once the server listens.
 func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withScheduler bool, ready chan<- string) error {
 	log := m.logger()
-	store := feeds.NewStore(d)
+	store, err := newStore(cfg, d)
+	if err != nil {
+		return err
+	}
 	cache, err := feeds.NewCache(ctx, store, feeds.Options{
 		BaseURL:    cfg.BaseURL,
 		SourceURL:  cfg.Source.URL,
@@ -58,7 +61,7 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		return err
 	}
 	defer cache.Close()
-	metrics := ops.NewMetrics()
+	metrics := ops.NewMetricsFor(store.Registry)
 	feedHandler := feeds.NewHandler(cache)
 	feedHandler.Observe = metrics.ObserveFeed
 	interval, err := crawlInterval(cfg.Schedule.Crawl)
@@ -69,15 +72,19 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
+	ml.Boards = store.Registry
+	subs := mailer.NewSubscribers(d)
+	subs.Boards = store.Registry
 	srv, err := web.New(web.Server{
 		Store:          store,
+		Boards:         store.Registry,
 		Feeds:          feedHandler,
 		Metrics:        metrics.Handler(),
 		Ready:          &ops.Readiness{DB: d, Store: store, Interval: interval},
 		BaseURL:        cfg.BaseURL,
 		SiteURL:        cfg.Source.URL,
 		Logger:         log,
-		Subscribers:    mailer.NewSubscribers(d),
+		Subscribers:    subs,
 		Mailer:         ml,
 		SignupClosed:   cfg.Mail.From == "",
 		ClientIPHeader: cfg.Web.ClientIPHeader,
@@ -168,7 +175,7 @@ func (m *Main) newScheduler(cfg config.Config, d *sql.DB, store *feeds.Store, ca
 	}); err != nil {
 		return nil, usagef("config schedule.crawl: %v", err)
 	}
-	digest, err := m.digestJob(cfg, d, metrics)
+	digest, err := m.digestJob(cfg, d, store.Registry, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +212,7 @@ func (m *Main) setLogFormat(format string) error {
 
 // digestJob returns the scheduled digest run, or nil when mail.from is not
 // set (the daemon then only crawls and serves; it says so in the log).
-func (m *Main) digestJob(cfg config.Config, d *sql.DB, metrics *ops.Metrics) (func(context.Context) error, error) {
+func (m *Main) digestJob(cfg config.Config, d *sql.DB, boards *feeds.Registry, metrics *ops.Metrics) (func(context.Context) error, error) {
 	if cfg.Mail.From == "" {
 		m.logger().Warn("mail.from is not set: digests are not scheduled")
 		return nil, nil
@@ -215,6 +222,7 @@ func (m *Main) digestJob(cfg config.Config, d *sql.DB, metrics *ops.Metrics) (fu
 		return nil, err
 	}
 	ml.Log = m.logger()
+	ml.Boards = boards
 	ml.OnDelivery = metrics.ObserveMail
 	return func(ctx context.Context) error {
 		res, err := ml.SendDigest(ctx)

@@ -64,7 +64,7 @@ func (m *Main) runStatus(ctx context.Context, configPath string, args []string) 
 	tw.Flush()
 
 	fmt.Fprintln(m.Stdout, "\nBoards:")
-	if err := m.printBoardHealth(ctx, d, now); err != nil {
+	if err := m.printBoardHealth(ctx, cfg, d, now); err != nil {
 		return err
 	}
 
@@ -72,14 +72,18 @@ func (m *Main) runStatus(ctx context.Context, configPath string, args []string) 
 	return m.printDigests(ctx, cfg, d)
 }
 
-func (m *Main) printBoardHealth(ctx context.Context, d *sql.DB, now time.Time) error {
-	stats, err := feeds.NewStore(d).Stats(ctx)
+func (m *Main) printBoardHealth(ctx context.Context, cfg config.Config, d *sql.DB, now time.Time) error {
+	store, err := newStore(cfg, d)
+	if err != nil {
+		return err
+	}
+	stats, err := store.Stats(ctx)
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "  BOARD\tITEMS\tNEWEST\tLAST CRAWL\tHEALTH")
-	for _, slug := range feeds.BoardSlugs() {
+	for _, slug := range store.Registry.Slugs() {
 		st := stats[slug]
 		newest, last, health := "-", "never", "not crawled yet"
 		if !st.Newest.IsZero() {

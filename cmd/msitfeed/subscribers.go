@@ -121,9 +121,9 @@ func parseEmailArg(cmd, arg string) (mailer.Address, error) {
 	return a, nil
 }
 
-// parseBoardsArg checks a --boards value.
-func parseBoardsArg(cmd, arg string) ([]string, error) {
-	bs, err := mailer.ParseBoards(arg)
+// parseBoardsArg checks a --boards value against the boards of reg.
+func parseBoardsArg(reg *feeds.Registry, cmd, arg string) ([]string, error) {
+	bs, err := mailer.ParseBoardsFor(reg, arg)
 	if err != nil {
 		return nil, usagef("subscribers %s: --boards: %v", cmd, err)
 	}
@@ -133,11 +133,33 @@ func parseBoardsArg(cmd, arg string) ([]string, error) {
 // openSubscribers loads the configuration and opens the store; close the
 // returned database when done.
 func (m *Main) openSubscribers(ctx context.Context, configPath string) (config.Config, *sql.DB, *mailer.Subscribers, error) {
-	cfg, d, err := m.open(ctx, configPath)
+	cfg, reg, err := m.loadBoards(configPath)
 	if err != nil {
 		return cfg, nil, nil, err
 	}
-	return cfg, d, mailer.NewSubscribers(d), nil
+	d, err := db.Open(ctx, cfg.Database)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	return cfg, d, newSubscribers(d, reg), nil
+}
+
+// loadBoards loads the configuration and the registry of its boards, so a
+// --boards value can be checked before the database is opened.
+func (m *Main) loadBoards(configPath string) (config.Config, *feeds.Registry, error) {
+	cfg, err := m.loadConfig(configPath)
+	if err != nil {
+		return cfg, nil, err
+	}
+	reg, err := boardRegistry(cfg)
+	return cfg, reg, err
+}
+
+// newSubscribers returns the subscriber store over d choosing among reg.
+func newSubscribers(d *sql.DB, reg *feeds.Registry) *mailer.Subscribers {
+	subs := mailer.NewSubscribers(d)
+	subs.Boards = reg
+	return subs
 }
 
 func (m *Main) subscribersAdd(ctx context.Context, configPath string, args []string) error {
@@ -154,11 +176,11 @@ func (m *Main) subscribersAdd(ctx context.Context, configPath string, args []str
 	if err != nil {
 		return err
 	}
-	boards, err := parseBoardsArg("add", *boardsArg)
+	cfg, reg, err := m.loadBoards(configPath)
 	if err != nil {
 		return err
 	}
-	cfg, err := m.loadConfig(configPath)
+	boards, err := parseBoardsArg(reg, "add", *boardsArg)
 	if err != nil {
 		return err
 	}
@@ -178,7 +200,7 @@ func (m *Main) subscribersAdd(ctx context.Context, configPath string, args []str
 			return fmt.Errorf("subscribers add: %w", err)
 		}
 	}
-	subs := mailer.NewSubscribers(d)
+	subs := newSubscribers(d, reg)
 	status := mailer.StatusPending
 	if *confirmed {
 		status = mailer.StatusActive
@@ -321,14 +343,19 @@ func (m *Main) subscribersSet(ctx context.Context, configPath string, args []str
 	if err != nil {
 		return err
 	}
-	boards, err := parseBoardsArg("set", *boardsArg)
+	cfg, reg, err := m.loadBoards(configPath)
 	if err != nil {
 		return err
 	}
-	_, d, subs, err := m.openSubscribers(ctx, configPath)
+	boards, err := parseBoardsArg(reg, "set", *boardsArg)
 	if err != nil {
 		return err
 	}
+	d, err := db.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	subs := newSubscribers(d, reg)
 	defer d.Close()
 	sub, err := subs.Get(ctx, addr.Email)
 	if err != nil {
@@ -355,18 +382,23 @@ func (m *Main) subscribersList(ctx context.Context, configPath string, args []st
 	default:
 		return usagef("subscribers list: --status %q is not a status (use pending, active, unsubscribed or bounced)", *status)
 	}
-	if f.Board != "" && !feeds.IsBoardSlug(f.Board) {
-		return usagef("subscribers list: --board %q is not a board (use %s)", *board, strings.Join(feeds.BoardSlugs(), ", "))
-	}
 	switch *format {
 	case "table", "csv", "json":
 	default:
 		return usagef("subscribers list: --format %q is not a format (use table, csv or json)", *format)
 	}
-	_, d, subs, err := m.openSubscribers(ctx, configPath)
+	cfg, reg, err := m.loadBoards(configPath)
 	if err != nil {
 		return err
 	}
+	if f.Board != "" && !reg.Has(f.Board) {
+		return usagef("subscribers list: --board %q is not a board (use %s)", *board, strings.Join(reg.Slugs(), ", "))
+	}
+	d, err := db.Open(ctx, cfg.Database)
+	if err != nil {
+		return err
+	}
+	subs := newSubscribers(d, reg)
 	defer d.Close()
 	list, err := subs.List(ctx, f)
 	if err != nil {
