@@ -195,7 +195,7 @@ func TestSummarize(t *testing.T) {
 }
 
 func FuzzParseDetail(f *testing.F) {
-	for _, name := range []string{"detail_press.html", "detail_minimal.html", "detail_nodate.html"} {
+	for _, name := range []string{"detail_press.html", "detail_minimal.html", "detail_nodate.html", "detail_eng2026.html", "detail_ko.html", "detail_nodate2026.html"} {
 		f.Add(readTestdata(f, name))
 	}
 	base := mustURL(f, testViewURL)

@@ -95,6 +95,44 @@ func voidElem(n *html.Node) bool {
 // department column of a board's table.
 var departmentHeaders = []string{"department", "dept", "담당부서", "부서"}
 
+// columnText returns the text of a table row's cell in the column whose
+// header names any of headers (lower case), "" if there is none: plain
+// tables put the department in an unmarked cell under a "Department"
+// header.
+func columnText(tr *html.Node, headers []string) string {
+	if !isElem(tr, atom.Tr) {
+		return ""
+	}
+	table := closest(tr, elem(atom.Table))
+	if table == nil {
+		return ""
+	}
+	head := find(table, func(n *html.Node) bool { return isElem(n, atom.Tr) && find(n, elem(atom.Th)) != nil })
+	if head == nil || head == tr {
+		return ""
+	}
+	col := -1
+	for i, th := range findAll(head, func(n *html.Node) bool { return isElem(n, atom.Th) || isElem(n, atom.Td) }) {
+		t := strings.ToLower(nodeText(th))
+		for _, h := range headers {
+			if strings.Contains(t, h) {
+				col = i
+			}
+		}
+		if col >= 0 {
+			break
+		}
+	}
+	if col < 0 {
+		return ""
+	}
+	cells := findAll(tr, func(n *html.Node) bool { return isElem(n, atom.Td) || isElem(n, atom.Th) })
+	if col >= len(cells) {
+		return ""
+	}
+	return nodeText(cells[col])
+}
+
 // hasDepartmentColumn reports whether a list page has a place for each
 // row's department: a td_CHRG_DEPT_NM_n cell or a column header naming it.
 func hasDepartmentColumn(doc *html.Node) bool {

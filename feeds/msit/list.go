@@ -220,6 +220,9 @@ func readRow(base *url.URL, board feeds.Board, id int64, link, box *html.Node) f
 
 	row.Department = cell(fieldDept)
 	if row.Department == "" {
+		row.Department = columnText(box, departmentHeaders)
+	}
+	if row.Department == "" {
 		if d := find(box, func(n *html.Node) bool {
 			return n != link && classContains(n, "dept", "depart", "writer")
 		}); d != nil {

@@ -146,7 +146,8 @@ func TestParseListRefusesDeepNesting(t *testing.T) {
 }
 
 func FuzzParseList(f *testing.F) {
-	for _, name := range []string{"list_press.html", "list_photo.html", "list_plain.html", "list_empty.html", "list_broken.html", "list_truncated.html"} {
+	for _, name := range []string{"list_press.html", "list_photo.html", "list_plain.html", "list_empty.html", "list_broken.html", "list_truncated.html",
+		"list_eng2026.html", "list_eng2026_gallery.html", "list_ko.html", "list_ko_empty.html", "list_mixed.html"} {
 		f.Add(readTestdata(f, name))
 	}
 	f.Add([]byte(`<a onclick="fn_detail(1)"><span id="td_NTT_SJ_0"></span></a><script>if ('a' == 'a') { $('#td_NTT_SJ_0').html(unescape('%uD83D')); }</script>`))
