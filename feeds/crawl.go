@@ -83,6 +83,10 @@ func (c *Crawler) Crawl(ctx context.Context, opts CrawlOptions) ([]CrawlRun, err
 		if run.Error != "" {
 			log.Error("crawl failed", "board", b.Slug, "pages", run.Pages, "requests", run.Requests, "err", run.Error)
 			failed = append(failed, fmt.Errorf("%s: %s", b.Slug, run.Error))
+		} else if run.Degraded != "" {
+			log.Warn("crawled, degraded", "board", b.Slug, "pages", run.Pages, "requests", run.Requests, "new", run.New, "updated", run.Updated,
+				"revisited", run.Revisited, "rows", run.ListRows, "missing_title", run.MissingTitle, "missing_date", run.MissingDate,
+				"missing_department", run.MissingDepartment, "degraded", run.Degraded)
 		} else {
 			log.Info("crawled", "board", b.Slug, "pages", run.Pages, "requests", run.Requests, "new", run.New, "updated", run.Updated, "revisited", run.Revisited)
 		}
@@ -215,7 +219,7 @@ func (c *Crawler) crawlBoard(ctx context.Context, b Board, pages int) CrawlRun {
 		return run
 	}
 	run.ID = id
-	err = c.walk(ctx, b, pages, resume, &run)
+	err = c.walk(ctx, b, pages, resume, prev, &run)
 	if err == nil && ctx.Err() == nil {
 		err = c.revisit(ctx, b, &run)
 	}
@@ -233,14 +237,15 @@ func (c *Crawler) crawlBoard(ctx context.Context, b Board, pages int) CrawlRun {
 	return run
 }
 
-func (c *Crawler) walk(ctx context.Context, b Board, pages int, resume bool, run *CrawlRun) error {
+func (c *Crawler) walk(ctx context.Context, b Board, pages int, resume bool, prev CrawlRun, run *CrawlRun) error {
 	backfill := pages > 0
 	limit := pages
+	stored, err := c.Store.count(ctx, b.Slug)
+	if err != nil {
+		return err
+	}
 	if !backfill {
-		n, err := c.Store.count(ctx, b.Slug)
-		if err != nil {
-			return err
-		}
+		n := stored
 		if n == 0 || resume {
 			backfill, limit = true, max(c.BackfillPages, 1)
 		} else {
@@ -264,8 +269,12 @@ func (c *Crawler) walk(ctx context.Context, b Board, pages int, resume bool, run
 			}
 		}
 		if len(lp.Rows) == 0 {
+			if page == 1 && stored > 0 {
+				run.Degraded = fmt.Sprintf("the site lists nothing where %d posts were before (nothing stored was changed)", stored)
+			}
 			break
 		}
+		countFields(lp, page, prev, run)
 		ids := make([]int64, len(lp.Rows))
 		for i, r := range lp.Rows {
 			ids[i] = r.ID
@@ -276,8 +285,14 @@ func (c *Crawler) walk(ctx context.Context, b Board, pages int, resume bool, run
 		}
 		fresh := 0
 		for _, row := range lp.Rows {
-			lh := ListHash(row)
-			if old, ok := known[row.ID]; ok && old == lh {
+			old, ok := known[row.ID]
+			changed, lh := ListChanged(old, row)
+			if ok && !changed {
+				if lh != old {
+					if err := c.Store.SetListHash(ctx, b.Slug, row.ID, lh); err != nil {
+						return &storeError{err}
+					}
+				}
 				continue
 			}
 			fresh++
@@ -360,8 +375,14 @@ func (c *Crawler) fetchAndSave(ctx context.Context, b Board, row ListRow, listHa
 		return Unchanged, err
 	}
 	it.Board, it.ID = b.Slug, row.ID
-	if it.Published.IsZero() {
-		it.Published = row.Published
+	// A revisit (no list hash) has no fresh list row: the store keeps the
+	// post's date when its page shows none.
+	if it.Published.IsZero() && listHash != "" {
+		from := "the day first seen"
+		if !row.Published.IsZero() {
+			it.Published, it.DateFrom, from = row.Published, DateFromList, "the list's date"
+		}
+		c.logger().Warn("post page shows no date", "board", b.Slug, "post", row.ID, "using", from)
 	}
 	if it.Department == "" {
 		it.Department = row.Department
@@ -373,6 +394,9 @@ func (c *Crawler) fetchAndSave(ctx context.Context, b Board, row ListRow, listHa
 		it.Title = row.Title
 	}
 	it.Title = CleanTitle(it.Title)
+	if it.Title == "" {
+		return Unchanged, fmt.Errorf("post %d: no title on its page or in its list row", row.ID)
+	}
 	it.Body = Sanitize(it.Body)
 	res, err := c.Store.Save(ctx, it, listHash)
 	if err != nil {

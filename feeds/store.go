@@ -108,10 +108,72 @@ func (s *Store) ensureBoard(ctx context.Context, tx *sql.Tx, slug string) error 
 	return err
 }
 
-// ListHash is the hash of what a list row says of a post; a change means
-// the post was edited and its detail page must be fetched again.
+// ListHash records what a list row says of a post, one short hash per field
+// (title, date, department, thumbnail) with "-" for a field the row lacked,
+// so that a later row can be compared field by field (see ListChanged).
 func ListHash(r ListRow) string {
-	return hashOf(r.Title, formatTime(r.Published), r.Department, r.Thumbnail)
+	fields := listFields(r)
+	for i, f := range fields {
+		if f == "" {
+			fields[i] = "-"
+		} else {
+			fields[i] = hashOf(f)[:8]
+		}
+	}
+	return listHashPrefix + strings.Join(fields, ".")
+}
+
+const listHashPrefix = "v2:"
+
+func listFields(r ListRow) []string {
+	var date string
+	if !r.Published.IsZero() {
+		date = formatTime(r.Published)
+	}
+	return []string{r.Title, date, r.Department, r.Thumbnail}
+}
+
+// ListChanged reports whether row says something of its post that differs
+// from what the stored list hash recorded, comparing only the fields both
+// have: a field the site stopped showing (a redesign without the
+// department column) is no edit, and neither is one it shows again. merged
+// is the hash to keep: the stored one with the fields only row has added.
+// An empty or unreadable stored hash counts as changed.
+func ListChanged(stored string, row ListRow) (changed bool, merged string) {
+	now := ListHash(row)
+	rest, ok := strings.CutPrefix(stored, listHashPrefix)
+	if !ok {
+		// A hash from before field-wise hashes: one over all four fields.
+		if stored != "" && stored == hashOf(row.Title, formatTime(row.Published), row.Department, row.Thumbnail) {
+			return false, now
+		}
+		return true, now
+	}
+	old := strings.Split(rest, ".")
+	cur := strings.Split(strings.TrimPrefix(now, listHashPrefix), ".")
+	if len(old) != len(cur) {
+		return true, now
+	}
+	for i := range cur {
+		switch {
+		case old[i] == "-" || old[i] == "":
+			old[i] = cur[i]
+		case cur[i] == "-":
+		case old[i] != cur[i]:
+			return true, now
+		}
+	}
+	return false, listHashPrefix + strings.Join(old, ".")
+}
+
+// SetListHash records a new list hash for a stored post without touching
+// anything a reader sees (the fields a row shows again after a redesign).
+func (s *Store) SetListHash(ctx context.Context, board string, id int64, listHash string) error {
+	if _, err := s.db.ExecContext(ctx, `UPDATE items SET list_hash = ? WHERE board = ? AND ntt_seq_no = ?`,
+		listHash, board, id); err != nil {
+		return fmt.Errorf("record list row of %s/%d: %w", board, id, err)
+	}
+	return nil
 }
 
 // ContentHash is the hash of the fields of an item that matter to a reader.
@@ -213,14 +275,14 @@ const (
 // updated in place with Updated = now (it never becomes a second item); an
 // unchanged one only has its list hash refreshed. Every save records the
 // item as checked now. An empty listHash (a post fetched again without its
-// list row) keeps the stored one. The board's version is bumped whenever a
-// reader would see a difference.
+// list row) keeps the stored one. An item without a date keeps the stored
+// post's date, or, new, takes the day it is first seen (DateFromSeen). The
+// board's version is bumped whenever a reader would see a difference.
 func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult, error) {
 	if it.Board == "" || it.ID == 0 {
 		return Unchanged, fmt.Errorf("save item: board and id are required")
 	}
 	now := s.Now()
-	it.Hash = ContentHash(it)
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
@@ -229,16 +291,26 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 	if err := s.ensureBoard(ctx, tx, it.Board); err != nil {
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
 	}
-	var oldHash string
-	err = tx.QueryRowContext(ctx, `SELECT hash FROM items WHERE board = ? AND ntt_seq_no = ?`, it.Board, it.ID).Scan(&oldHash)
+	var oldHash, oldPublished, oldDateFrom string
+	err = tx.QueryRowContext(ctx, `SELECT hash, published, date_from FROM items WHERE board = ? AND ntt_seq_no = ?`,
+		it.Board, it.ID).Scan(&oldHash, &oldPublished, &oldDateFrom)
+	if it.Published.IsZero() {
+		if err == nil {
+			it.Published, it.DateFrom = parseTime(oldPublished), oldDateFrom
+		} else {
+			y, m, d := now.In(KST).Date()
+			it.Published, it.DateFrom = time.Date(y, m, d, 0, 0, 0, 0, KST), DateFromSeen
+		}
+	}
+	it.Hash = ContentHash(it)
 	result := Updated
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		result = Created
 		_, err = tx.ExecContext(ctx, `INSERT INTO items (board, ntt_seq_no, title, url, published, first_seen, updated,
-			department, body, summary, thumbnail, hash, list_hash, checked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			department, body, summary, thumbnail, hash, list_hash, checked, date_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			it.Board, it.ID, it.Title, it.URL, formatTime(it.Published), formatTime(now), formatTime(now),
-			it.Department, it.Body, it.Summary, it.Thumbnail, it.Hash, listHash, formatTime(now))
+			it.Department, it.Body, it.Summary, it.Thumbnail, it.Hash, listHash, formatTime(now), it.DateFrom)
 	case err != nil:
 	case oldHash == it.Hash:
 		result = Unchanged
@@ -246,10 +318,10 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 			WHERE board = ? AND ntt_seq_no = ?`, listHash, formatTime(now), it.Board, it.ID)
 	default:
 		_, err = tx.ExecContext(ctx, `UPDATE items SET title = ?, url = ?, published = ?, updated = ?, department = ?,
-			body = ?, summary = ?, thumbnail = ?, hash = ?, list_hash = coalesce(nullif(?, ''), list_hash), checked = ?
-			WHERE board = ? AND ntt_seq_no = ?`,
+			body = ?, summary = ?, thumbnail = ?, hash = ?, list_hash = coalesce(nullif(?, ''), list_hash), checked = ?,
+			date_from = ? WHERE board = ? AND ntt_seq_no = ?`,
 			it.Title, it.URL, formatTime(it.Published), formatTime(now), it.Department, it.Body, it.Summary,
-			it.Thumbnail, it.Hash, listHash, formatTime(now), it.Board, it.ID)
+			it.Thumbnail, it.Hash, listHash, formatTime(now), it.DateFrom, it.Board, it.ID)
 	}
 	if err != nil {
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
@@ -282,7 +354,7 @@ func saveAttachments(ctx context.Context, tx *sql.Tx, it Item) error {
 	return nil
 }
 
-const itemColumns = `board, ntt_seq_no, title, url, published, first_seen, updated, department, body, summary, thumbnail, hash`
+const itemColumns = `board, ntt_seq_no, title, url, published, first_seen, updated, department, body, summary, thumbnail, hash, date_from`
 
 // Items returns the latest limit items of board (or of every board for
 // AllSlug), newest published first, with their attachments.
@@ -349,7 +421,7 @@ func (s *Store) scanItems(ctx context.Context, rows *sql.Rows) ([]Item, error) {
 		var it Item
 		var pub, first, upd string
 		if err := rows.Scan(&it.Board, &it.ID, &it.Title, &it.URL, &pub, &first, &upd, &it.Department,
-			&it.Body, &it.Summary, &it.Thumbnail, &it.Hash); err != nil {
+			&it.Body, &it.Summary, &it.Thumbnail, &it.Hash, &it.DateFrom); err != nil {
 			return nil, err
 		}
 		it.Published, it.FirstSeen, it.Updated = parseTime(pub), parseTime(first), parseTime(upd)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,12 +16,10 @@ import (
 	"golang.org/x/net/html/atom"
 )
 
-// Errors ParseDetail returns, wrapped, when a post page lacks a part every
-// post has: the markup has probably changed.
-var (
-	ErrNoTitle = errors.New("no title: looked for h2 in div.board_view div.view_head")
-	ErrNoDate  = errors.New("no date: looked for span.date (YYYY.MM.DD) in div.board_view div.view_head")
-)
+// ErrNoTitle is wrapped by ParseDetail's error for a page that shows
+// neither a title nor a date: it is no post page (an error page, or markup
+// changed beyond recognition).
+var ErrNoTitle = errors.New("no title and no date: looked for h2 in div.view_head and for span.date or a dt/dd date (dl.tit_con)")
 
 // SummaryLength is the number of characters (runes) Item.Summary is cut
 // to, before its ellipsis.
@@ -31,8 +30,8 @@ const SummaryLength = 300
 var (
 	viewClasses = []string{"board_view", "bbs_view", "view_wrap", "board_view_wrap"}
 	headClasses = []string{"view_head", "view_top", "view_title", "view_tit", "board_view_head"}
-	bodyClasses = []string{"view_cont", "board_con", "view_con", "view_content", "view_txt", "board_cont", "bbs_con", "cont_view"}
-	fileClasses = []string{"view_file", "file_list", "attach", "file"}
+	bodyClasses = []string{"view_cont", "texteditor-area-inner", "board_con", "view_con", "view_content", "view_txt", "board_cont", "bbs_con", "cont_view"}
+	fileClasses = []string{"view_file", "down_file_new", "down_file", "file_list", "attach", "file"}
 	navClasses  = []string{"view_nav", "btn_list", "view_btn", "btn_area", "view_navi", "prev_next", "board_nav", "view_list"}
 	deptClasses = []string{"dept", "department", "depart", "writer", "team", "part"}
 )
@@ -40,8 +39,9 @@ var (
 // ParseDetail reads a post's page. base is the address the page was fetched
 // from (or the site root): relative links and images resolve against it.
 // The body is sanitised HTML with absolute URLs; Hash, FirstSeen and Updated
-// are left for the store. A page without title or date is an error wrapping
-// ErrNoTitle or ErrNoDate.
+// are left for the store. What the page does not show is left empty (a zero
+// Published when it has no date) for the caller to fill from the list; a
+// page with neither title nor date is an error wrapping ErrNoTitle.
 func ParseDetail(base *url.URL, board feeds.Board, ntt int64, page []byte) (feeds.Item, error) {
 	item := feeds.Item{Board: board.Slug, ID: ntt}
 	fail := func(err error) (feeds.Item, error) {
@@ -61,13 +61,12 @@ func ParseDetail(base *url.URL, board feeds.Board, ntt int64, page []byte) (feed
 	head := find(view, withClass(headClasses...))
 
 	titleNode := detailTitle(view, head)
-	if titleNode == nil {
+	date, dateNode := detailDate(view, head)
+	if titleNode == nil && dateNode == nil {
 		return fail(ErrNoTitle)
 	}
-	item.Title = nodeText(titleNode)
-	date, dateNode := detailDate(view, head)
-	if dateNode == nil {
-		return fail(ErrNoDate)
+	if titleNode != nil {
+		item.Title = nodeText(titleNode)
 	}
 	item.Published = date
 	deptScope := head
@@ -90,7 +89,7 @@ func ParseDetail(base *url.URL, board feeds.Board, ntt int64, page []byte) (feed
 	body := detailBody(view, head, used)
 	if body != nil {
 		item.Body = sanitizeBody(base, body)
-		item.Summary = summarize(htmlText(item.Body), SummaryLength)
+		item.Summary = Summary(item.Title, item.Body)
 		if board.Gallery {
 			if img := find(body, elem(atom.Img)); img != nil {
 				item.Thumbnail = attr(img, "src")
@@ -135,12 +134,46 @@ func detailTitle(view, head *html.Node) *html.Node {
 	})
 }
 
+// dateLabels are the labels (lower case, no colon) a post page puts
+// before its date in dt/dd or th/td pairs.
+var dateLabels = []string{"등록일", "등록일자", "작성일", "게시일", "date", "registration date", "reg. date", "posted", "posted on"}
+
 // detailDate returns the post's date and the element that shows it, nil if
 // there is none.
 func detailDate(view, head *html.Node) (time.Time, *html.Node) {
 	scope := head
 	if scope == nil {
 		scope = view
+	}
+	// A labelled date (the Korean site's dl.tit_con: <dt>등록일</dt><dd>2026. 10. 1</dd>).
+	for _, root := range []*html.Node{scope, view} {
+		var t time.Time
+		var at *html.Node
+		walk(root, func(n *html.Node) bool {
+			if at != nil || inNav(n, view) || isElem(n, atom.Script) {
+				return false
+			}
+			if !isElem(n, atom.Dt) && !isElem(n, atom.Th) {
+				return true
+			}
+			label := strings.ToLower(strings.TrimSpace(strings.TrimRight(nodeText(n), ": ")))
+			if !slices.Contains(dateLabels, label) {
+				return false
+			}
+			for s := n.NextSibling; s != nil; s = s.NextSibling {
+				if s.Type != html.ElementNode {
+					continue
+				}
+				if d, ok := findDate(nodeText(s)); ok {
+					t, at = d, s
+				}
+				break
+			}
+			return false
+		})
+		if at != nil {
+			return t, at
+		}
 	}
 	for _, class := range []string{"date", "day", "reg_date", "regdate", "write_date"} {
 		for _, n := range findAll(scope, withClass(class)) {
