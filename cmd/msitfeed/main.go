@@ -86,6 +86,8 @@ commands:
   serve                          HTTP server (feeds, pages) and scheduler
   crawl [--board B] [--pages N]  one crawl now (all boards by default)
   boards                         ids, counts, newest post, last crawl, last error
+  check [--board B] [--save DIR] read page 1 and the newest post of every board
+                                 from the live site; say what each let it read
   status                         jobs, board health, digest counts
   feeds export --dir D           write every feed as static files (atomic)
   subscribers add|remove|show|set|list|import|export ...
@@ -137,6 +139,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runCrawl(ctx, configPath, rest)
 	case "boards":
 		return m.runBoards(ctx, configPath, rest)
+	case "check":
+		return m.runCheck(ctx, configPath, rest)
 	case "status":
 		return m.runStatus(ctx, configPath, rest)
 	case "feeds":
