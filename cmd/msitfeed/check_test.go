@@ -460,6 +460,9 @@ func TestCheckSavesEveryPage(t *testing.T) {
 			if err := json.Unmarshal(js, &meta); err != nil {
 				t.Fatalf("%s: %v", js, err)
 			}
+			if strings.Contains(p.path, "&") && !strings.Contains(string(js), p.path) {
+				t.Errorf("the sidecar does not show the URL as it is (%s):\n%s", p.path, js)
+			}
 			if meta.URL != r.siteURL+p.path || meta.Status != p.status || meta.Body != p.stem+p.ext || meta.Fetched == "" {
 				t.Errorf("sidecar says url %s status %d body %s fetched %q; want %s, %d, %s and a time", meta.URL, meta.Status, meta.Body, meta.Fetched,
 					r.siteURL+p.path, p.status, p.stem+p.ext)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"mime"
@@ -101,12 +102,16 @@ func (s *pageSaver) save(rawURL string, status int, header http.Header, body []b
 	stem := fmt.Sprintf("%03d-%s-%s", s.n, kind, board)
 	meta := savedPage{URL: rawURL, Status: status, Header: header, Fetched: s.now().UTC(), Kind: kind, Board: board,
 		Body: stem + ext, Bytes: len(body)}
-	js, err := json.MarshalIndent(meta, "", "  ")
+	var js bytes.Buffer
+	enc := json.NewEncoder(&js)
+	enc.SetEscapeHTML(false) // URLs keep their & as they are
+	enc.SetIndent("", "  ")
+	err := enc.Encode(meta)
 	if err == nil {
 		err = os.WriteFile(filepath.Join(s.dir, stem+ext), body, 0o644)
 	}
 	if err == nil {
-		err = os.WriteFile(filepath.Join(s.dir, stem+".json"), append(js, '\n'), 0o644)
+		err = os.WriteFile(filepath.Join(s.dir, stem+".json"), js.Bytes(), 0o644)
 	}
 	if err != nil && s.saveErr == nil {
 		s.saveErr = err
