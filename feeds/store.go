@@ -308,7 +308,8 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 	case errors.Is(err, sql.ErrNoRows):
 		result = Created
 		_, err = tx.ExecContext(ctx, `INSERT INTO items (board, ntt_seq_no, title, url, published, first_seen, updated,
-			department, body, summary, thumbnail, hash, list_hash, checked, date_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			department, body, summary, thumbnail, hash, list_hash, checked, date_from, seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM items))`,
 			it.Board, it.ID, it.Title, it.URL, formatTime(it.Published), formatTime(now), formatTime(now),
 			it.Department, it.Body, it.Summary, it.Thumbnail, it.Hash, listHash, formatTime(now), it.DateFrom)
 	case err != nil:
@@ -378,21 +379,32 @@ func (s *Store) Items(ctx context.Context, board string, limit int) ([]Item, err
 	return items, nil
 }
 
-// ItemsFirstSeen returns the items first seen in (after, until] and
-// published on or after publishedSince, newest published first, with their
-// attachments. The digest uses it so a backfill of old posts never floods a
-// digest.
-func (s *Store) ItemsFirstSeen(ctx context.Context, after, until, publishedSince time.Time) ([]Item, error) {
+// LastSeq returns the highest storage sequence number given so far (0 if
+// nothing is stored). Every post with a number up to it is committed: the
+// numbers are handed out in commit order (migration 0006).
+func (s *Store) LastSeq(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(seq), 0) FROM items`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("read the last storage sequence number: %w", err)
+	}
+	return n, nil
+}
+
+// ItemsInSeq returns the items stored with a sequence number in
+// (after, upto], first seen after firstSeenAfter and published on or after
+// publishedSince (either zero for any), newest published first, with their
+// attachments.
+func (s *Store) ItemsInSeq(ctx context.Context, after, upto int64, firstSeenAfter, publishedSince time.Time) ([]Item, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items
-		WHERE first_seen > ? AND first_seen <= ? AND published >= ?
+		WHERE seq > ? AND seq <= ? AND (? = '' OR first_seen > ?) AND published >= ?
 		ORDER BY published DESC, ntt_seq_no DESC`,
-		formatTime(after), formatTime(until), formatTime(publishedSince))
+		after, upto, formatTime(firstSeenAfter), formatTime(firstSeenAfter), formatTime(publishedSince))
 	if err != nil {
-		return nil, fmt.Errorf("read items first seen since %s: %w", formatTime(after), err)
+		return nil, fmt.Errorf("read items stored after #%d: %w", after, err)
 	}
 	items, err := s.scanItems(ctx, rows)
 	if err != nil {
-		return nil, fmt.Errorf("read items first seen since %s: %w", formatTime(after), err)
+		return nil, fmt.Errorf("read items stored after #%d: %w", after, err)
 	}
 	return items, nil
 }

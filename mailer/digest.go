@@ -18,11 +18,19 @@ import (
 // a backfill of old posts never floods a digest.
 const firstPeriod = 7 * 24 * time.Hour
 
-// DigestPeriod is the span of first-seen times a digest covers: the posts
-// msitfeed first saw after Start and up to End.
+// DigestPeriod is what a digest covers: the posts stored with a sequence
+// number in (SeqStart, SeqEnd]. The numbers are given in commit order, so a
+// post a finished crawl stored is in the next digest however soon after,
+// and a crawl committing while a digest is made puts each post in exactly
+// one digest. Start and End are when the previous digest and this one were
+// made; the first digest (First) takes only posts first seen after Start,
+// seven days before it.
 type DigestPeriod struct {
-	Start time.Time
-	End   time.Time
+	Start    time.Time
+	End      time.Time
+	SeqStart int64
+	SeqEnd   int64
+	First    bool
 }
 
 // PublishedSince is the earliest publication date a post in the period may
@@ -41,19 +49,45 @@ type digestPlan struct {
 	Period     DigestPeriod
 	Items      []feeds.Item
 	Deliveries []newDelivery
+	Active     int // active subscribers
 }
 
-// nextPeriod is the period of the next digest: from the end of the last
-// digest (or seven days ago) to now less the settle margin.
+// nothing says in one line why plan makes no digest.
+func (plan digestPlan) nothing() string {
+	switch {
+	case len(plan.Items) == 0 && plan.Period.First:
+		return "nothing new to send: no posts first seen in the last 7 days"
+	case len(plan.Items) == 0:
+		return "nothing new to send: no posts since the last digest at " + plan.Period.Start.In(feeds.KST).Format("2006-01-02 15:04 KST")
+	case plan.Active == 0:
+		return fmt.Sprintf("nothing sent: %s, but there is no active subscriber", newPosts(len(plan.Items)))
+	default:
+		return fmt.Sprintf("nothing sent: %s, but no active subscriber wants those boards", newPosts(len(plan.Items)))
+	}
+}
+
+func newPosts(n int) string {
+	if n == 1 {
+		return "1 new post"
+	}
+	return fmt.Sprintf("%d new posts", n)
+}
+
+// nextPeriod is the period of the next digest: the posts stored since the
+// last digest (or, for the first, first seen in the last seven days), up to
+// the last one committed now.
 func (m *Mailer) nextPeriod(ctx context.Context) (DigestPeriod, error) {
-	end := m.Now().Add(-m.Settle).UTC().Truncate(time.Millisecond)
-	p := DigestPeriod{Start: end.Add(-firstPeriod), End: end}
+	end := m.Now().UTC().Truncate(time.Millisecond)
+	p := DigestPeriod{Start: end.Add(-firstPeriod), End: end, First: true}
 	last, ok, err := ledgerLastDigest(ctx, m.db)
 	if err != nil {
 		return p, err
 	}
 	if ok {
-		p.Start = last.End
+		p.Start, p.SeqStart, p.First = last.End, last.SeqEnd, false
+	}
+	if p.SeqEnd, err = m.items.LastSeq(ctx); err != nil {
+		return p, fmt.Errorf("digest period: %w", err)
 	}
 	return p, nil
 }
@@ -61,10 +95,14 @@ func (m *Mailer) nextPeriod(ctx context.Context) (DigestPeriod, error) {
 // periodItems returns the posts of p grouped by board in the fixed board
 // order, newest first within a board.
 func (m *Mailer) periodItems(ctx context.Context, p DigestPeriod) ([]feeds.Item, error) {
-	if !p.End.After(p.Start) {
+	if p.SeqEnd <= p.SeqStart {
 		return nil, nil
 	}
-	items, err := m.items.ItemsFirstSeen(ctx, p.Start, p.End, p.PublishedSince())
+	var firstSeenAfter time.Time
+	if p.First {
+		firstSeenAfter = p.Start
+	}
+	items, err := m.items.ItemsInSeq(ctx, p.SeqStart, p.SeqEnd, firstSeenAfter, p.PublishedSince())
 	if err != nil {
 		return nil, fmt.Errorf("digest items: %w", err)
 	}
@@ -146,6 +184,7 @@ func (m *Mailer) planDigest(ctx context.Context) (digestPlan, error) {
 	if err != nil {
 		return plan, err
 	}
+	plan.Active = len(subs)
 	// Subscribers share a handful of board sets: decide each set once.
 	nonEmpty := map[string]bool{}
 	for _, s := range subs {
@@ -173,7 +212,7 @@ func (m *Mailer) createDigest(ctx context.Context) (d digestRow, plan digestPlan
 	if err != nil || len(plan.Deliveries) == 0 {
 		return d, plan, false, err
 	}
-	d = digestRow{Start: plan.Period.Start, End: plan.Period.End, Created: m.Now()}
+	d = digestRow{Start: plan.Period.Start, End: plan.Period.End, SeqStart: plan.Period.SeqStart, SeqEnd: plan.Period.SeqEnd, Created: m.Now()}
 	for _, it := range plan.Items {
 		d.Items = append(d.Items, itemKey(it))
 	}
@@ -198,7 +237,7 @@ func (m *Mailer) digestItems(ctx context.Context, d digestRow) ([]feeds.Item, er
 	for _, k := range d.Items {
 		want[k] = true
 	}
-	all, err := m.items.ItemsFirstSeen(ctx, d.Start, d.End, time.Time{})
+	all, err := m.items.ItemsInSeq(ctx, d.SeqStart, d.SeqEnd, time.Time{}, time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("digest %d items: %w", d.ID, err)
 	}

@@ -28,6 +28,7 @@ import (
 type digestEnv struct {
 	t      testing.TB
 	db     *sql.DB
+	path   string // the database file
 	store  *feeds.Store
 	smtp   *smtptest.Server
 	cfg    config.Config
@@ -44,7 +45,8 @@ func newDigestEnv(t testing.TB, f smtptest.Faults) *digestEnv {
 func newDigestEnvWith(t testing.TB, setup smtptest.Setup, f smtptest.Faults) *digestEnv {
 	t.Helper()
 	ctx := context.Background()
-	d, err := db.Open(ctx, filepath.Join(t.TempDir(), "msitfeed.db"))
+	path := filepath.Join(t.TempDir(), "msitfeed.db")
+	d, err := db.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +63,7 @@ func newDigestEnvWith(t testing.TB, setup smtptest.Setup, f smtptest.Faults) *di
 	cfg.SMTP.Retries = 5
 	cfg.Mail.From = "MSIT digest <digest@msitfeed.example>"
 	cfg.Mail.ReplyTo = "help@msitfeed.example"
-	e := &digestEnv{t: t, db: d, store: feeds.NewStore(d), smtp: srv, cfg: cfg,
+	e := &digestEnv{t: t, db: d, path: path, store: feeds.NewStore(d), smtp: srv, cfg: cfg,
 		now: time.Date(2025, 3, 10, 9, 0, 0, 0, feeds.KST), nextID: 1000}
 	return e
 }
@@ -335,14 +337,16 @@ func TestSendDigest_WellFormedMailPerSubscriber(t *testing.T) {
 	t.Run("nothing new makes no digest", func(t *testing.T) {
 		e.now = e.now.Add(time.Hour)
 		res := e.mustSend(m)
-		if len(res.Digests) != 0 || e.smtp.Count() != 2 || e.scalar(`SELECT count(*) FROM digests`) != 1 {
+		if len(res.Digests) != 0 || e.smtp.Count() != 2 || e.scalar(`SELECT count(*) FROM digests`) != 1 ||
+			!strings.HasPrefix(res.Nothing, "nothing new to send: no posts since the last digest at ") {
 			t.Fatalf("second send without new posts: %+v, %d messages", res, e.smtp.Count())
 		}
 		// A post on a board nobody active follows makes no digest either.
 		e.addItem("newsletter", "Newsletter nobody reads", e.now, e.now.Add(-10*time.Minute))
 		e.db.Exec(`UPDATE subscribers SET boards = 'press' WHERE email = 'all@example.org'`)
 		e.now = e.now.Add(time.Hour)
-		if res := e.mustSend(m); len(res.Digests) != 0 || e.scalar(`SELECT count(*) FROM digests`) != 1 {
+		if res := e.mustSend(m); len(res.Digests) != 0 || e.scalar(`SELECT count(*) FROM digests`) != 1 ||
+			res.Nothing != "nothing sent: 1 new post, but no active subscriber wants those boards" {
 			t.Fatalf("digest made for a board nobody follows: %+v", res)
 		}
 	})
@@ -375,10 +379,11 @@ func TestSendDigest_PeriodsAndLateJoiners(t *testing.T) {
 		}
 	}
 
-	// The next digest starts where the first ended: only the newer post.
+	// The next digest starts where the first ended: only the newer posts,
+	// one of them stored the instant before the send.
 	e.now = start.Add(24 * time.Hour)
 	e.addItem("press", "Next day", e.now, e.now.Add(-2*time.Hour))
-	e.addItem("press", "Within the settle margin", e.now, e.now.Add(-10*time.Second))
+	e.addItem("press", "Stored just now", e.now, e.now)
 	e.mustSend(m)
 	if n := e.smtp.Count(); n != 4 {
 		t.Fatalf("%d messages after the second digest, want 4", n)
@@ -386,15 +391,14 @@ func TestSendDigest_PeriodsAndLateJoiners(t *testing.T) {
 	second := e.smtp.Messages()[2:]
 	for _, msg := range second {
 		body := string(msg.Data)
-		if strings.Contains(body, "joining") || !strings.Contains(body, "Next day") || strings.Contains(body, "Within the settle margin") {
+		if strings.Contains(body, "joining") || !strings.Contains(body, "Next day") || !strings.Contains(body, "Stored just now") {
 			t.Errorf("second digest to %s has the wrong posts", msg.To[0])
 		}
 	}
-	// The post inside the settle margin goes into the third digest.
-	e.now = e.now.Add(time.Hour)
-	e.mustSend(m)
-	if n := e.smtp.Count(); n != 6 || !strings.Contains(string(e.smtp.Messages()[5].Data), "Within the settle margin") {
-		t.Fatalf("post first seen at the period's edge was lost: %d messages", n)
+	// A send right after has nothing new, and says since when.
+	res := e.mustSend(m)
+	if n := e.smtp.Count(); n != 4 || len(res.Digests) != 0 || !strings.Contains(res.Nothing, "no posts since the last digest at ") {
+		t.Fatalf("a send right after the second digest: %d messages, %+v", n, res)
 	}
 	_ = old
 	_ = late

@@ -69,6 +69,8 @@ type digestRow struct {
 	ID       int64
 	Start    time.Time
 	End      time.Time
+	SeqStart int64 // posts stored with a sequence number in (SeqStart, SeqEnd]
+	SeqEnd   int64
 	Items    []string // "board/nttSeqNo"
 	Created  time.Time
 	Finished time.Time
@@ -97,12 +99,12 @@ type pendingDelivery struct {
 	Bounces      int
 }
 
-const digestColumns = `id, period_start, period_end, items, created, finished`
+const digestColumns = `id, period_start, period_end, items, created, finished, seq_start, seq_end`
 
 func scanDigest(sc interface{ Scan(...any) error }) (digestRow, error) {
 	var d digestRow
 	var start, end, items, created, finished string
-	if err := sc.Scan(&d.ID, &start, &end, &items, &created, &finished); err != nil {
+	if err := sc.Scan(&d.ID, &start, &end, &items, &created, &finished, &d.SeqStart, &d.SeqEnd); err != nil {
 		return d, err
 	}
 	d.Start, d.End = parseStoredTime(start), parseStoredTime(end)
@@ -160,8 +162,9 @@ func ledgerCreateDigest(ctx context.Context, db *sql.DB, d digestRow, dels []new
 		return d, fmt.Errorf("create digest: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO digests (period_start, period_end, items, created) VALUES (?, ?, ?, ?)`,
-		ledgerTime(d.Start), ledgerTime(d.End), string(items), ledgerTime(d.Created))
+	res, err := tx.ExecContext(ctx, `INSERT INTO digests (period_start, period_end, items, created, seq_start, seq_end)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		ledgerTime(d.Start), ledgerTime(d.End), string(items), ledgerTime(d.Created), d.SeqStart, d.SeqEnd)
 	if err != nil {
 		return d, fmt.Errorf("create digest: %w", err)
 	}

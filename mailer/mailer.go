@@ -31,9 +31,13 @@ const ConfirmTTL = 7 * 24 * time.Hour
 // ItemReader is what the mailer reads of the item store; feeds.Store
 // implements it. The mailer never writes items.
 type ItemReader interface {
-	// ItemsFirstSeen returns the items first seen in (after, until] and
-	// published on or after publishedSince, with their attachments.
-	ItemsFirstSeen(ctx context.Context, after, until, publishedSince time.Time) ([]feeds.Item, error)
+	// LastSeq returns the highest storage sequence number given to a post;
+	// every post numbered up to it is committed.
+	LastSeq(ctx context.Context) (int64, error)
+	// ItemsInSeq returns the items numbered in (after, upto], first seen
+	// after firstSeenAfter and published on or after publishedSince
+	// (either zero for any), with their attachments.
+	ItemsInSeq(ctx context.Context, after, upto int64, firstSeenAfter, publishedSince time.Time) ([]feeds.Item, error)
 }
 
 // Mailer builds digests, renders mail and delivers it, recording every
@@ -60,12 +64,6 @@ type Mailer struct {
 	Now func() time.Time
 	// Log receives one line per event worth knowing.
 	Log *slog.Logger
-	// Settle keeps items first seen within this margin of now out of a new
-	// digest: a crawl stamps first_seen before its transaction commits, so an
-	// item stamped just before the digest's period end could become visible
-	// only after the digest was built and would otherwise be missed by both
-	// this digest and the next.
-	Settle time.Duration
 	// LockTTL is how long the "digest" lock row is held without a refresh;
 	// a process killed while holding it blocks others at most this long.
 	LockTTL time.Duration
@@ -115,7 +113,6 @@ func New(ctx context.Context, cfg config.Config, d *sql.DB) (*Mailer, error) {
 		host:        host,
 		Now:         time.Now,
 		Log:         slog.Default(),
-		Settle:      time.Minute,
 		LockTTL:     2 * time.Minute,
 		LockRefresh: 30 * time.Second,
 		Backoff:     backoff,
@@ -230,6 +227,9 @@ type DigestRun struct {
 // the new digest it made, if there was anything new.
 type Result struct {
 	Digests []DigestRun
+	// Nothing says, when no new digest was made, why: no posts since the
+	// last digest, or posts that no active subscriber wants.
+	Nothing string
 }
 
 // Sent is the number of messages accepted in this send.
@@ -303,8 +303,11 @@ func (m *Mailer) SendDigest(ctx context.Context) (Result, error) {
 			return res, m.stopCause(ctx, err)
 		}
 	}
-	d, _, ok, err := m.createDigest(ctx)
+	d, plan, ok, err := m.createDigest(ctx)
 	if err != nil || !ok {
+		if err == nil {
+			res.Nothing = plan.nothing()
+		}
 		return res, m.stopCause(ctx, err)
 	}
 	run, err := m.sendStored(ctx, d, true)

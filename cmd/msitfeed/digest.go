@@ -146,7 +146,7 @@ func (m *Main) digestSend(ctx context.Context, configPath string, args []string)
 	case err != nil:
 		return fmt.Errorf("digest send: %w", err)
 	case len(res.Digests) == 0:
-		fmt.Fprintln(m.Stdout, "nothing new to send")
+		fmt.Fprintln(m.Stdout, res.Nothing)
 	}
 	return nil
 }

@@ -3,9 +3,12 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mmcdole/gofeed"
 
@@ -148,5 +151,41 @@ func TestPipeline_MissingFieldsAreLoud(t *testing.T) {
 	}
 	if out := p.run("status"); !strings.Contains(out, "degraded: the site lists nothing") {
 		t.Errorf("status does not say the board is degraded:\n%s", out)
+	}
+}
+
+// TestPipeline_DigestRightAfterACrawl: an administrator crawls and at once
+// runs digest send; the posts the crawl stored are in that digest, and the
+// next send says there is nothing since it.
+func TestPipeline_DigestRightAfterACrawl(t *testing.T) {
+	today := time.Now().In(feeds.KST).Format(time.DateOnly)
+	posts := []msittest.Post{
+		{Board: "press", ID: 2001, Title: "Fresh press release", Date: today, Department: "AI Policy Division", BodyHTML: "<p>New.</p>"},
+		{Board: "notice", ID: 2002, Title: "Fresh notice", Date: today, Department: "General Services Division", BodyHTML: "<p>New.</p>"},
+	}
+	p := newPipelineWith(t, posts, nil, msittest.WithShape(msittest.ShapeEnglish2026))
+	mailDir := t.TempDir()
+	p.env = append(p.env, "MSITFEED_SMTP_TRANSPORT=file", "MSITFEED_SMTP_DIR="+mailDir, "MSITFEED_MAIL_FROM=digest@feeds.test")
+	p.run("subscribers", "add", "reader@example.org", "--confirmed")
+	p.run("crawl")
+	out := p.run("digest", "send")
+	if !strings.Contains(out, "digest 1 created") || !strings.Contains(out, "2 posts") || !strings.Contains(out, "1 sent") {
+		t.Fatalf("digest send right after the crawl:\n%s", out)
+	}
+	mails, _ := filepath.Glob(filepath.Join(mailDir, "*.eml"))
+	if len(mails) != 1 {
+		t.Fatalf("%d mails written, want 1", len(mails))
+	}
+	body, err := os.ReadFile(mails[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, title := range []string{"Fresh press release", "Fresh notice"} {
+		if !strings.Contains(string(body), title) {
+			t.Errorf("the digest lacks %q", title)
+		}
+	}
+	if out := p.run("digest", "send"); !strings.Contains(out, "nothing new to send: no posts since the last digest at ") {
+		t.Errorf("second send: %s", out)
 	}
 }
