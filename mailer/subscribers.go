@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // Errors a caller decides on. They are wrapped with the address concerned.
@@ -230,9 +231,12 @@ func (s *Subscribers) Remove(ctx context.Context, email string) (Subscriber, err
 // Purge erases the personal data of the subscriber with address email: the
 // subscriber row and its delivery rows (whose last error may quote the
 // address) are deleted in one transaction, so the address is stored nowhere
-// afterwards. Deleting rather than anonymising means a purged address is no
+// afterwards: the database zeroes deleted content (secure_delete), and the
+// write-ahead log, which still holds the pages as they were, is
+// checkpointed and truncated. Deleting rather than anonymising means a purged address is no
 // longer suppressed: adding it again later needs no Force. Digests keep
 // their own rows; their delivery counts no longer include this subscriber.
+// An error after the rows are gone wraps ErrNotErased.
 func (s *Subscribers) Purge(ctx context.Context, email string) error {
 	a, err := ParseAddress(email)
 	if err != nil {
@@ -260,8 +264,15 @@ func (s *Subscribers) Purge(ctx context.Context, email string) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("purge %s: %w", a.Email, err)
 	}
+	if err := db.Checkpoint(ctx, s.db); err != nil {
+		return fmt.Errorf("purge %s: %w: %w", a.Email, ErrNotErased, err)
+	}
 	return nil
 }
+
+// ErrNotErased reports a purge whose rows are deleted but whose old pages
+// may still sit in the write-ahead log until its next checkpoint.
+var ErrNotErased = errors.New("deleted, but not yet erased from the write-ahead log")
 
 // ListFilter narrows List. Zero fields match everything.
 type ListFilter struct {
