@@ -333,7 +333,14 @@ func TestFullDisk(t *testing.T) {
 	if code != 1 || !strings.HasPrefix(lastLine, "msitfeed: ") || !full {
 		t.Errorf("crawl on a full disk: exit %d, stderr %q; want exit 1, one line saying the disk is full", code, errs)
 	}
-	_, _, importCode := c.run("email\n"+strings.Repeat("someone@example.org\n", 1), "subscribers", "import", "-")
+	// An import larger than the room left: all of it or none, never part.
+	const importRows = 5000
+	var csv strings.Builder
+	csv.WriteString("email\n")
+	for i := range importRows {
+		fmt.Fprintf(&csv, "reader%05d@example.org\n", i)
+	}
+	_, _, importCode := c.run(csv.String(), "subscribers", "import", "-")
 	var subs int
 	var short int
 	{
@@ -345,8 +352,8 @@ func TestFullDisk(t *testing.T) {
 		d.QueryRow(`SELECT count(*) FROM items WHERE ntt_seq_no >= 20000 AND (length(body) - length(replace(body, 'A long paragraph', ''))) / 16 <> 400`).Scan(&short)
 		d.Close()
 	}
-	if subs != 0 || short != 0 {
-		t.Errorf("on a full disk: %d subscribers half-imported, %d new posts stored cut short", subs, short)
+	if (importCode == 0) != (subs == importRows) || (subs != 0 && subs != importRows) || short != 0 {
+		t.Errorf("on a full disk: import exit %d with %d of %d subscribers stored, %d new posts stored cut short", importCode, subs, importRows, short)
 	}
 	res := integrity(t, dbPath)
 	during := takeSnapshot(t, dbPath)
