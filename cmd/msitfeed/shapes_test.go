@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -187,5 +188,25 @@ func TestPipeline_DigestRightAfterACrawl(t *testing.T) {
 	}
 	if out := p.run("digest", "send"); !strings.Contains(out, "nothing new to send: no posts since the last digest at ") {
 		t.Errorf("second send: %s", out)
+	}
+}
+
+// TestPipeline_ConfiguredBoardThatAnswers404 fails that board only: the
+// crawl exits 1 naming it, the other boards' posts are all stored.
+func TestPipeline_ConfiguredBoardThatAnswers404(t *testing.T) {
+	posts := msittest.SamplePosts()
+	p := newPipelineWith(t, posts, nil, msittest.WithShape(msittest.ShapeEnglish2026))
+	p.withConfig("[boards.ko-gone]\nname = \"없는 게시판\"\nlist_url = \"/bbs/list.do?sCode=user&mPid=208&mId=999\"\n")
+	var out, errb bytes.Buffer
+	m := NewMain(strings.NewReader(""), &out, &errb, p.env)
+	err := m.Run(context.Background(), []string{"crawl"})
+	if err == nil || !strings.Contains(err.Error(), "ko-gone") || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("crawl with a board that answers 404: %v\n%s", err, out.String())
+	}
+	if n := countItems(t, p.dbPath); n != len(posts) {
+		t.Errorf("%d posts stored, want all %d of the other boards", n, len(posts))
+	}
+	if strings.Count(out.String(), "FAILED") != 1 {
+		t.Errorf("want exactly one failed board:\n%s", out.String())
 	}
 }
