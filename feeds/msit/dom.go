@@ -155,7 +155,21 @@ var blockElems = map[atom.Atom]bool{
 // nodeText returns the visible text of n with whitespace collapsed, leaving
 // out scripts and styles.
 func nodeText(n *html.Node) string {
+	return strings.Join(textBlocks(n), " ")
+}
+
+// textBlocks returns the visible text of n as its non-empty blocks
+// (paragraphs, headings, list items, cells) in order, each with its white
+// space collapsed, leaving out scripts and styles.
+func textBlocks(n *html.Node) []string {
+	var blocks []string
 	var b strings.Builder
+	flush := func() {
+		if t := collapseSpace(b.String()); t != "" {
+			blocks = append(blocks, t)
+		}
+		b.Reset()
+	}
 	var rec func(*html.Node)
 	rec = func(x *html.Node) {
 		switch x.Type {
@@ -167,19 +181,21 @@ func nodeText(n *html.Node) string {
 			case atom.Script, atom.Style, atom.Noscript, atom.Template:
 				return
 			}
-			if blockElems[x.DataAtom] {
-				b.WriteByte(' ')
-			}
+		}
+		block := x.Type == html.ElementNode && blockElems[x.DataAtom]
+		if block {
+			flush()
 		}
 		for c := x.FirstChild; c != nil; c = c.NextSibling {
 			rec(c)
 		}
-		if x.Type == html.ElementNode && blockElems[x.DataAtom] {
-			b.WriteByte(' ')
+		if block {
+			flush()
 		}
 	}
 	rec(n)
-	return collapseSpace(b.String())
+	flush()
+	return blocks
 }
 
 // htmlText returns the visible text of an HTML fragment, as a browser would

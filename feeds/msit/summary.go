@@ -26,50 +26,17 @@ func Summary(title, body string) string {
 func BodyText(body string) string { return strings.Join(bodyBlocks(body), " ") }
 
 // bodyBlocks returns the visible text of an HTML fragment as its non-empty
-// blocks (paragraphs, headings, list items, table cells) in order, each with
-// its white space collapsed.
+// blocks, in order.
 func bodyBlocks(fragment string) []string {
 	ctx := &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
 	nodes, err := html.ParseFragment(strings.NewReader(fragment), ctx)
 	if err != nil {
 		return []string{htmlText(fragment)}
 	}
-	var blocks []string
-	var b strings.Builder
-	flush := func() {
-		if t := collapseSpace(b.String()); t != "" {
-			blocks = append(blocks, t)
-		}
-		b.Reset()
-	}
-	var rec func(*html.Node)
-	rec = func(n *html.Node) {
-		switch n.Type {
-		case html.TextNode:
-			b.WriteString(n.Data)
-			return
-		case html.ElementNode:
-			switch n.DataAtom {
-			case atom.Script, atom.Style, atom.Noscript, atom.Template:
-				return
-			}
-		}
-		block := n.Type == html.ElementNode && blockElems[n.DataAtom]
-		if block {
-			flush()
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			rec(c)
-		}
-		if block {
-			flush()
-		}
-	}
 	for _, n := range nodes {
-		rec(n)
+		ctx.AppendChild(n)
 	}
-	flush()
-	return blocks
+	return textBlocks(ctx)
 }
 
 // sameText reports whether a and b are the same words once case, white
