@@ -153,7 +153,7 @@ var migrationTables = map[string][]string{
 	"0004_revisit.sql": {"index items_board_checked", "column items.checked", "column crawl_runs.revisited"},
 	"0005_fields.sql": {"column items.date_from", "column crawl_runs.list_rows", "column crawl_runs.missing_title",
 		"column crawl_runs.missing_date", "column crawl_runs.missing_department", "column crawl_runs.degraded"},
-	"0006_seq.sql": {"column items.seq", "index items_seq", "column digests.seq_start", "column digests.seq_end"},
+	"0006_seq.sql": {"column items.seq", "index items_seq", "column digests.seq_start", "column digests.seq_end", "index items_updated"},
 }
 
 // schemaState says which migrations are recorded and whether each one's

@@ -102,6 +102,16 @@ func BuildEntry(ctx context.Context, store *Store, opts Options, board string, f
 	if changed.After(updated) {
 		updated = changed
 	}
+	if updated.IsZero() {
+		// An empty board that never changed: its last crawl, else now,
+		// rather than 1970.
+		if updated, err = store.LastCrawl(ctx, board); err != nil {
+			return nil, fmt.Errorf("build %s.%s: %w", board, format, err)
+		}
+		if updated.IsZero() {
+			updated = store.Now()
+		}
+	}
 	meta := opts.Meta(boards, board, format, limit, updated)
 	body, err := Render(meta, items, format)
 	if err != nil {

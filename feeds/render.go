@@ -205,7 +205,7 @@ func newFeedEntry(it Item) feedEntry {
 		author:    cleanLine(it.Department),
 		image:     cleanXML(it.Thumbnail),
 		published: feedTime(itemPublished(it)),
-		updated:   feedTime(itemUpdated(it)),
+		updated:   feedInstant(itemUpdated(it)),
 	}
 	if e.author != "" {
 		e.categories = append(e.categories, e.author)
@@ -236,14 +236,23 @@ func itemPublished(it Item) time.Time {
 	return time.Time{}
 }
 
-// itemUpdated is when a reader should consider the item last changed: the
-// time msitfeed saw an edit, or for a post never edited its publication, so
-// a first crawl does not make every old post look freshly updated.
+// itemUpdated is the instant the entry last changed in a way that matters:
+// when msitfeed stored the post or its latest edit (the store gives every
+// save its own instant, so no two entries share one), else its publication.
 func itemUpdated(it Item) time.Time {
-	if !it.Updated.IsZero() && it.Updated.After(it.FirstSeen) {
+	if !it.Updated.IsZero() {
 		return it.Updated
 	}
 	return itemPublished(it)
+}
+
+// feedInstant puts t in KST at whole milliseconds, the precision the store
+// keeps: two saves a moment apart stay two instants.
+func feedInstant(t time.Time) time.Time {
+	if t.IsZero() {
+		t = time.Unix(0, 0)
+	}
+	return t.In(KST).Truncate(time.Millisecond)
 }
 
 // feedTime puts t in KST at whole seconds, so every format writes the same

@@ -2,6 +2,7 @@ package feeds
 
 import (
 	"fmt"
+	"html"
 	"time"
 
 	gorilla "github.com/gorilla/feeds"
@@ -52,7 +53,7 @@ func renderAtom(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 		ae := &atomEntry{
 			AtomEntry: gorilla.AtomEntry{
 				Title:     e.title,
-				Updated:   e.updated.Format(time.RFC3339),
+				Updated:   e.updated.Format(time.RFC3339Nano),
 				Id:        e.id,
 				Published: e.published.Format(time.RFC3339),
 				Content:   &gorilla.AtomContent{Type: "html", Content: e.content},
@@ -60,7 +61,9 @@ func renderAtom(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 			Links: []atomLink{{AtomLink: gorilla.AtomLink{Href: e.link, Rel: "alternate", Type: "text/html"}}},
 		}
 		if e.summary != "" {
-			ae.Summary = &gorilla.AtomSummary{Type: "text", Content: e.summary}
+			// Escaped as HTML: readers treat a summary as HTML whatever
+			// its type says, so "i.e. < 10 ms" must reach them as &lt;.
+			ae.Summary = &gorilla.AtomSummary{Type: "html", Content: html.EscapeString(e.summary)}
 		}
 		if e.author != "" {
 			ae.Author = &gorilla.AtomAuthor{AtomPerson: gorilla.AtomPerson{Name: e.author}}

@@ -2,6 +2,7 @@ package feeds
 
 import (
 	"fmt"
+	"html"
 	"time"
 
 	gorilla "github.com/gorilla/feeds"
@@ -37,6 +38,14 @@ type rssItem struct {
 	Updated    string   `xml:"atom:updated"`
 }
 
+// rssDate writes t as RFC 822 wants it, or nothing for a zero time.
+func rssDate(t time.Time) string {
+	if t.IsZero() || t.Unix() == 0 {
+		return ""
+	}
+	return t.Format(time.RFC1123Z)
+}
+
 func renderRSS(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 	ch := &rssChannel{
 		RssFeed: gorilla.RssFeed{
@@ -44,7 +53,7 @@ func renderRSS(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 			Link:          meta.SiteURL,
 			Description:   meta.Description,
 			Language:      meta.Language,
-			LastBuildDate: meta.Updated.Format(time.RFC1123Z),
+			LastBuildDate: rssDate(meta.Updated),
 			Generator:     FeedGenerator,
 		},
 		Self:  rssAtomLink{Href: meta.SelfURL, Rel: "self", Type: "application/rss+xml"},
@@ -55,14 +64,14 @@ func renderRSS(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 			RssItem: gorilla.RssItem{
 				Title:       e.title,
 				Link:        e.link,
-				Description: e.summary,
+				Description: html.EscapeString(e.summary), // readers take it as HTML
 				Content:     &gorilla.RssContent{Content: e.content},
 				Guid:        &gorilla.RssGuid{Id: e.id, IsPermaLink: "false"},
 				PubDate:     e.published.Format(time.RFC1123Z),
 			},
 			Creator:    e.author,
 			Categories: e.categories,
-			Updated:    e.updated.Format(time.RFC3339),
+			Updated:    e.updated.Format(time.RFC3339Nano),
 		}
 		if a := rssEnclosure(e.attachments); a != nil {
 			// RSS requires a length; the site does not tell it, and 0 means unknown.

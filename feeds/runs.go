@@ -64,6 +64,18 @@ func (s *Store) FinishRun(ctx context.Context, r CrawlRun) error {
 	return nil
 }
 
+// LastCrawl returns when board's last finished crawl ended (any board's for
+// AllSlug), zero if none did.
+func (s *Store) LastCrawl(ctx context.Context, board string) (time.Time, error) {
+	var t string
+	err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(finished), '') FROM crawl_runs
+		WHERE finished <> '' AND (? = ? OR board = ?)`, board, AllSlug, board).Scan(&t)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read last crawl of %s: %w", board, err)
+	}
+	return parseTime(t), nil
+}
+
 // LastRuns returns the latest crawl run of each board.
 func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+runColumns+`

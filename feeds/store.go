@@ -291,6 +291,16 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 	if err := s.ensureBoard(ctx, tx, it.Board); err != nil {
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
 	}
+	// Every save gets its own instant, later than any stored: it is the
+	// entry's "updated" in the feeds, where two equal values are an error.
+	var latest string
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(updated), '') FROM items`).Scan(&latest); err != nil {
+		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
+	}
+	stamp := now
+	if l := parseTime(latest); !stamp.After(l) {
+		stamp = l.Add(time.Millisecond)
+	}
 	var oldHash, oldPublished, oldDateFrom string
 	err = tx.QueryRowContext(ctx, `SELECT hash, published, date_from FROM items WHERE board = ? AND ntt_seq_no = ?`,
 		it.Board, it.ID).Scan(&oldHash, &oldPublished, &oldDateFrom)
@@ -310,7 +320,7 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 		_, err = tx.ExecContext(ctx, `INSERT INTO items (board, ntt_seq_no, title, url, published, first_seen, updated,
 			department, body, summary, thumbnail, hash, list_hash, checked, date_from, seq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM items))`,
-			it.Board, it.ID, it.Title, it.URL, formatTime(it.Published), formatTime(now), formatTime(now),
+			it.Board, it.ID, it.Title, it.URL, formatTime(it.Published), formatTime(now), formatTime(stamp),
 			it.Department, it.Body, it.Summary, it.Thumbnail, it.Hash, listHash, formatTime(now), it.DateFrom)
 	case err != nil:
 	case oldHash == it.Hash:
@@ -321,7 +331,7 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 		_, err = tx.ExecContext(ctx, `UPDATE items SET title = ?, url = ?, published = ?, updated = ?, department = ?,
 			body = ?, summary = ?, thumbnail = ?, hash = ?, list_hash = coalesce(nullif(?, ''), list_hash), checked = ?,
 			date_from = ? WHERE board = ? AND ntt_seq_no = ?`,
-			it.Title, it.URL, formatTime(it.Published), formatTime(now), it.Department, it.Body, it.Summary,
+			it.Title, it.URL, formatTime(it.Published), formatTime(stamp), it.Department, it.Body, it.Summary,
 			it.Thumbnail, it.Hash, listHash, formatTime(now), it.DateFrom, it.Board, it.ID)
 	}
 	if err != nil {

@@ -16,3 +16,7 @@ ALTER TABLE digests ADD COLUMN seq_end INTEGER NOT NULL DEFAULT 0;
 UPDATE digests SET
     seq_start = (SELECT coalesce(max(seq), 0) FROM items WHERE julianday(first_seen) <= julianday(digests.period_start)),
     seq_end = (SELECT coalesce(max(seq), 0) FROM items WHERE julianday(first_seen) <= julianday(digests.period_end));
+
+-- Each save stamps "updated" later than any stored one (a feed's entries
+-- must not share an updated instant): the latest is read from this index.
+CREATE INDEX items_updated ON items(updated);
