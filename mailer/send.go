@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	mail "github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 	"golang.org/x/time/rate"
 
 	"github.com/msitfeed/msitfeed/internal/config"
@@ -251,19 +253,32 @@ func (t *smtpTransport) clientOptions() []mail.Option {
 	return opts
 }
 
-// smtpSession holds one go-mail client and dials it on first use and again
-// after any failure that may have left the connection unusable.
+// smtpSession holds one connection, made by go-mail (greeting, STARTTLS or
+// TLS, AUTH), on first use and again after any failure that may have left
+// it unusable. It runs each transaction on go-mail's SMTP client itself:
+// MAIL and RCPT through the client, and DATA with dotWriter, which writes
+// the message a line at a time where go-mail's path goes through
+// net/textproto a byte at a time (a quarter of the CPU a digest cost).
 type smtpSession struct {
 	t      *smtpTransport
 	client *mail.Client
-	up     bool
+	smtp   *smtp.Client
 	no8bit bool // the server did not announce 8BITMIME
 }
 
 func (s *smtpSession) eightBit() bool { return !s.no8bit }
 
+// The steps of a transaction, for classifying a failure.
+const (
+	stepMail = "MAIL FROM"
+	stepRcpt = "RCPT TO"
+	stepData = "DATA"
+	stepBody = "message"
+	stepEnd  = "end of DATA"
+)
+
 func (s *smtpSession) send(ctx context.Context, msg *mail.Msg) error {
-	if !s.up {
+	if s.smtp == nil {
 		if s.client == nil {
 			c, err := mail.NewClient(s.t.cfg.Host, s.t.clientOptions()...)
 			if err != nil {
@@ -271,39 +286,164 @@ func (s *smtpSession) send(ctx context.Context, msg *mail.Msg) error {
 			}
 			s.client = c
 		}
-		if err := s.client.DialWithContext(ctx); err != nil {
+		c, err := s.client.DialToSMTPClientWithContext(ctx)
+		if err != nil {
 			return classifyDialError(s.t, err)
 		}
-		s.up = true
+		s.smtp = c
 	}
-	err := s.client.Send(msg)
-	if err == nil || msg.IsDelivered() {
+	if msg.Encoding() == mail.NoEncoding.String() {
+		if ok, _ := s.smtp.Extension("8BITMIME"); !ok {
+			s.no8bit = true
+			return errNo8BitMIME // nothing was sent: the connection is clean
+		}
+	}
+	from, err := msg.GetSender(false)
+	if err != nil {
+		return &deliveryError{Err: fmt.Errorf("%w: %v", errBadRecipient, err)}
+	}
+	rcpts, err := msg.GetRecipients()
+	if err != nil {
+		return &deliveryError{Err: fmt.Errorf("%w: %v", errBadRecipient, err)}
+	}
+	step, err := s.transaction(msg, from, rcpts)
+	if err == nil {
 		return nil
 	}
-	var se *mail.SendError
-	if errors.As(err, &se) && se.Reason == mail.ErrNoUnencoded {
-		// go-mail checks before MAIL FROM: the connection is still clean.
-		s.no8bit = true
-		return errNo8BitMIME
+	de := classifyStepError(s.t, step, err)
+	if de.Code != 0 && (step == stepMail || step == stepRcpt) && s.smtp.Reset() == nil {
+		return de // refused before DATA, and RSET cleared the transaction
 	}
-	de := classifySendError(s.t, err)
-	keep := errors.As(err, &se) && se.ErrorCode() != 0 &&
-		(se.Reason == mail.ErrSMTPRcptTo || se.Reason == mail.ErrSMTPMailFrom)
-	if !keep {
-		// The server may be mid-transaction or gone: start afresh.
-		s.drop()
-	}
+	// The server may be mid-transaction or gone: start afresh.
+	s.drop()
 	return de
 }
 
-func (s *smtpSession) drop() {
-	if s.client != nil && s.up {
-		_ = s.client.Close()
+// transaction sends msg; on failure it names the step that failed. With a
+// server that announces PIPELINING (RFC 2920), MAIL, RCPT and DATA go out
+// together and their replies are read together: two round trips a message
+// instead of four, which is most of what a digest's time is spent waiting
+// for.
+func (s *smtpSession) transaction(msg *mail.Msg, from string, rcpts []string) (string, error) {
+	c := s.smtp
+	if err := c.UpdateDeadline(s.t.cfg.Timeout); err != nil {
+		return stepMail, err
 	}
-	s.up = false
+	if ok, _ := c.Extension("PIPELINING"); ok {
+		if step, err := s.pipelinedEnvelope(from, rcpts); err != nil {
+			return step, err
+		}
+	} else {
+		if err := c.Mail(from); err != nil {
+			return stepMail, err
+		}
+		for _, r := range rcpts {
+			if err := c.Rcpt(r); err != nil {
+				return stepRcpt, err
+			}
+		}
+		id, err := c.Text.Cmd("DATA")
+		if err != nil {
+			return stepData, err
+		}
+		c.Text.StartResponse(id)
+		_, _, err = c.Text.ReadResponse(354)
+		c.Text.EndResponse(id)
+		if err != nil {
+			return stepData, err
+		}
+	}
+	dw := newDotWriter(c.Text.W)
+	if _, err := msg.WriteTo(dw); err != nil {
+		return stepBody, err
+	}
+	if err := dw.close(); err != nil {
+		return stepBody, err
+	}
+	if err := c.Text.W.Flush(); err != nil {
+		return stepBody, err
+	}
+	if _, _, err := c.Text.ReadResponse(250); err != nil {
+		return stepEnd, err
+	}
+	return "", nil
 }
 
-func (s *smtpSession) close() { s.drop() }
+// pipelinedEnvelope sends MAIL FROM, every RCPT TO and DATA in one write
+// and reads their replies. The first refusal is the one reported. A server
+// that answers 354 to DATA after refusing the envelope (RFC 2920 says it
+// must not) is left mid-transaction: the caller drops the connection, so
+// no empty message goes out.
+func (s *smtpSession) pipelinedEnvelope(from string, rcpts []string) (string, error) {
+	c := s.smtp
+	for _, a := range append([]string{from}, rcpts...) {
+		if strings.ContainsAny(a, "\r\n") {
+			return stepMail, fmt.Errorf("%w: %q holds a line break", errBadRecipient, a)
+		}
+	}
+	params := ""
+	if ok, _ := c.Extension("8BITMIME"); ok {
+		params += " BODY=8BITMIME"
+	}
+	if ok, _ := c.Extension("SMTPUTF8"); ok {
+		params += " SMTPUTF8"
+	}
+	w := c.Text.W
+	w.WriteString("MAIL FROM:" + from + params + "\r\n")
+	for _, r := range rcpts {
+		w.WriteString("RCPT TO:" + r + "\r\n")
+	}
+	w.WriteString("DATA\r\n")
+	if err := w.Flush(); err != nil {
+		return stepMail, err
+	}
+	step, first := "", error(nil)
+	fail := func(st string, err error) {
+		if first == nil {
+			step, first = st, err
+		}
+	}
+	if _, _, err := c.Text.ReadResponse(250); err != nil {
+		if _, ok := err.(*textproto.Error); !ok {
+			return stepMail, err // the connection failed: nothing more to read
+		}
+		fail(stepMail, err)
+	}
+	for range rcpts {
+		if _, _, err := c.Text.ReadResponse(25); err != nil {
+			if _, ok := err.(*textproto.Error); !ok {
+				return stepRcpt, err
+			}
+			fail(stepRcpt, err)
+		}
+	}
+	_, _, err := c.Text.ReadResponse(354)
+	if first != nil {
+		if err == nil {
+			return stepData, fmt.Errorf("%s refused, yet DATA was accepted: %w", step, first)
+		}
+		return step, first
+	}
+	if err != nil {
+		return stepData, err
+	}
+	return "", nil
+}
+
+func (s *smtpSession) drop() {
+	if s.smtp != nil {
+		_ = s.smtp.Close()
+		s.smtp = nil
+	}
+}
+
+// close ends a session politely: QUIT, then the connection.
+func (s *smtpSession) close() {
+	if s.smtp != nil {
+		_ = s.smtp.Quit()
+	}
+	s.drop()
+}
 
 // classifyDialError turns a failure to connect, greet, STARTTLS or
 // authenticate into a deliveryError.
@@ -328,20 +468,20 @@ func classifyDialError(t transport, err error) *deliveryError {
 	return de
 }
 
-// classifySendError sorts a go-mail send error into temporary, bounce or
-// fatal.
-func classifySendError(t transport, err error) *deliveryError {
-	de := &deliveryError{Temporary: true, Err: fmt.Errorf("%s: %w", t, err)}
-	var se *mail.SendError
-	if !errors.As(err, &se) {
-		return de
+// classifyStepError sorts the failure of one step of a transaction into
+// temporary (4xx, a dropped connection, a timeout), bounce (5xx to RCPT or
+// to the end of DATA: the recipient is refused) or fatal (any other 5xx:
+// every message would be refused the same way).
+func classifyStepError(t transport, step string, err error) *deliveryError {
+	de := &deliveryError{Temporary: true, Err: fmt.Errorf("%s: %s: %w", t, step, err)}
+	var te *textproto.Error
+	if errors.As(err, &te) {
+		de.Code = te.Code
+	} else if step != stepBody {
+		de.Code = smtpCode(err)
 	}
-	de.Code = se.ErrorCode()
 	switch {
-	case se.Reason == mail.ErrGetSender || se.Reason == mail.ErrGetRcpts:
-		de.Temporary = false
-		de.Err = fmt.Errorf("%w: %v", errBadRecipient, err)
-	case de.Code >= 500 && (se.Reason == mail.ErrSMTPRcptTo || se.Reason == mail.ErrSMTPDataClose):
+	case de.Code >= 500 && (step == stepRcpt || step == stepEnd):
 		de.Temporary, de.Bounce = false, true
 	case de.Code >= 500:
 		de.Temporary, de.Fatal = false, true
