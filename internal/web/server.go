@@ -19,9 +19,11 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/accesslog"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/templates"
 )
@@ -64,6 +66,10 @@ type Server struct {
 	ClientIPHeader string
 	// AccessLog logs every request at Info level (else at Debug).
 	AccessLog bool
+	// AccessLines, if set, takes the request lines of AccessLog instead of
+	// Logger: formatted without allocations and written in batches off the
+	// request path. Its owner closes it after the HTTP server has stopped.
+	AccessLines *accesslog.Log
 	// Metrics and Ready, if set, serve GET /metrics and GET /readyz.
 	Metrics http.Handler
 	Ready   http.Handler
@@ -143,6 +149,10 @@ func (s *Server) Close(ctx context.Context) error {
 
 // ServeHTTP serves the routes with logging and panic recovery.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.AccessLog && s.AccessLines != nil {
+		s.serveLogged(w, r)
+		return
+	}
 	level := slog.LevelDebug
 	if s.AccessLog {
 		level = slog.LevelInfo
@@ -170,6 +180,33 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	s.mux.ServeHTTP(rw, r)
 }
+
+// serveLogged serves r as ServeHTTP does and adds its line to AccessLines:
+// one clock reading at each end, a pooled status-recording writer, and for
+// a plain feed URL no route lookup.
+func (s *Server) serveLogged(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := statusWriters.Get().(*statusWriter)
+	*sw = statusWriter{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		if p := recover(); p != nil {
+			s.panicked(sw, r, p)
+		}
+		end := time.Now()
+		s.AccessLines.Request(end, r.Method, redactPath(r.URL.Path), sw.status, int64(sw.bytes), end.Sub(start), r.RemoteAddr)
+		*sw = statusWriter{}
+		statusWriters.Put(sw)
+	}()
+	if s.Feeds != nil && isFeedRequest(r) {
+		s.Feeds.ServeHTTP(sw, r)
+		return
+	}
+	s.mux.ServeHTTP(sw, r)
+}
+
+// statusWriters recycles the writers of serveLogged: a handler must not
+// keep its ResponseWriter after it returns.
+var statusWriters = sync.Pool{New: func() any { return new(statusWriter) }}
 
 // recoverPanic answers 500 for a handler that panicked. Defer it directly:
 // recover works only in the deferred function itself.

@@ -1,0 +1,306 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/msitfeed/msitfeed/internal/accesslog"
+	"github.com/msitfeed/msitfeed/mailer"
+)
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// accessLine is one access-log line read back.
+type accessLine struct {
+	Method, Path, Remote string
+	Status               int
+	Bytes                int64
+	Duration             time.Duration
+}
+
+// parseAccessLines reads the lines of slog's text or JSON handler back,
+// failing on any line that does not parse or lacks a key.
+func parseAccessLines(t *testing.T, format accesslog.Format, out string) []accessLine {
+	t.Helper()
+	var lines []accessLine
+	for _, raw := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		if raw == "" {
+			continue
+		}
+		kv := map[string]string{}
+		if format == accesslog.JSON {
+			var m map[string]any
+			dec := json.NewDecoder(strings.NewReader(raw))
+			dec.UseNumber()
+			if err := dec.Decode(&m); err != nil {
+				t.Fatalf("line %q: %v", raw, err)
+			}
+			for k, v := range m {
+				kv[k] = fmt.Sprint(v)
+			}
+		} else {
+			rest := raw
+			for rest != "" {
+				k, v, ok := strings.Cut(rest, "=")
+				if !ok {
+					t.Fatalf("line %q: no key=value at %q", raw, rest)
+				}
+				if strings.HasPrefix(v, `"`) {
+					q, err := strconv.QuotedPrefix(v)
+					if err != nil {
+						t.Fatalf("line %q: %s: %v", raw, k, err)
+					}
+					kv[k], _ = strconv.Unquote(q)
+					rest = strings.TrimPrefix(v[len(q):], " ")
+				} else {
+					kv[k], rest, _ = strings.Cut(v, " ")
+				}
+			}
+		}
+		if kv["msg"] != "request" || kv["level"] != "INFO" {
+			t.Fatalf("line %q: not a request line at INFO", raw)
+		}
+		if _, err := time.Parse(time.RFC3339Nano, kv["time"]); err != nil {
+			t.Fatalf("line %q: time: %v", raw, err)
+		}
+		var l accessLine
+		var err1, err2, err3 error
+		l.Method, l.Path, l.Remote = kv["method"], kv["path"], kv["remote"]
+		l.Status, err1 = strconv.Atoi(kv["status"])
+		l.Bytes, err2 = strconv.ParseInt(kv["bytes"], 10, 64)
+		if format == accesslog.JSON {
+			var ns int64
+			ns, err3 = strconv.ParseInt(kv["duration"], 10, 64)
+			l.Duration = time.Duration(ns)
+		} else {
+			l.Duration, err3 = time.ParseDuration(kv["duration"])
+		}
+		if err1 != nil || err2 != nil || err3 != nil || l.Method == "" || l.Path == "" || l.Remote == "" || len(kv) != 9 {
+			t.Fatalf("line %q read back as %v (%v %v %v)", raw, kv, err1, err2, err3)
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// With AccessLines, each request reaches the handler the mux would pick
+// (feed URLs straight to the feed handler), a panic is a logged 500, and
+// each gets one line saying what the client got, its path redacted.
+func TestAccessLinesRoutingAndPanics(t *testing.T) {
+	var logs, out syncBuffer
+	var fed []string
+	lines := accesslog.New(&out, accesslog.Options{Interval: time.Hour})
+	t.Cleanup(func() { lines.Close() })
+	e := newEnv(t, func(s *Server) {
+		s.AccessLog = true
+		s.AccessLines = lines
+		s.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		feedsHandler := s.Feeds
+		s.Feeds = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fed = append(fed, r.Method+" "+r.URL.Path)
+			if strings.HasPrefix(r.URL.Path, "/feeds/panic") {
+				panic("boom")
+			}
+			feedsHandler.ServeHTTP(w, r)
+		})
+	})
+	sub := e.addSub("reader@example.org", mailer.StatusActive)
+	tok := e.sign(mailer.PurposeUnsubscribe, sub.UID)
+	tests := []struct {
+		method, path string
+		wantFed      bool
+		wantPath     string
+	}{
+		{"GET", "/feeds/press.rss", true, ""},
+		{"HEAD", "/feeds/all.json", true, ""},
+		{"GET", "/feeds/nope.atom", true, ""},
+		{"GET", "/feeds/panic.rss", true, ""},
+		{"GET", FeedXSLPath, false, ""},
+		{"POST", "/feeds/press.rss", false, ""},
+		{"GET", "/feeds/../healthz", false, ""},
+		{"GET", "/feeds//press.rss", false, ""},
+		{"GET", "/healthz", false, ""},
+		{"GET", "/unsubscribe/" + tok, false, "/unsubscribe/…"},
+		{"GET", "/no/such/page", false, ""},
+	}
+	type result struct {
+		status int
+		bytes  int
+	}
+	var got []result
+	for _, tc := range tests {
+		fed = nil
+		r := httptest.NewRequest(tc.method, tc.path, nil)
+		w := httptest.NewRecorder()
+		e.srv.ServeHTTP(w, r)
+		if (len(fed) > 0) != tc.wantFed {
+			t.Errorf("%s %s: feed handler saw %v, want %v", tc.method, tc.path, fed, tc.wantFed)
+		}
+		got = append(got, result{w.Code, w.Body.Len()})
+	}
+	if err := lines.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	read := parseAccessLines(t, accesslog.Text, out.String())
+	if len(read) != len(tests) {
+		t.Fatalf("%d lines for %d requests:\n%s", len(read), len(tests), out.String())
+	}
+	for i, tc := range tests {
+		want := accessLine{Method: tc.method, Path: tc.path, Remote: "192.0.2.1:1234", Status: got[i].status, Bytes: int64(got[i].bytes)}
+		if tc.wantPath != "" {
+			want.Path = tc.wantPath
+		}
+		l := read[i]
+		l.Duration = 0
+		if l != want {
+			t.Errorf("%s %s: line %+v, want %+v", tc.method, tc.path, l, want)
+		}
+	}
+	if read[3].Status != http.StatusInternalServerError || !strings.Contains(logs.String(), "panic serving request") {
+		t.Errorf("the panic was not a logged 500: line %+v\n%s", read[3], logs.String())
+	}
+	if strings.Contains(out.String(), tok) {
+		t.Errorf("an access line holds a token:\n%s", out.String())
+	}
+	if strings.Contains(logs.String(), "msg=request") {
+		t.Errorf("request lines went to Logger too:\n%s", logs.String())
+	}
+}
+
+// A burst of concurrent feed requests (200, 304, gzip) over HTTP gives one
+// complete line per request in either format, each saying what its client
+// got.
+func TestAccessLinesConcurrentBurst(t *testing.T) {
+	for _, format := range []accesslog.Format{accesslog.Text, accesslog.JSON} {
+		var out syncBuffer
+		lines := accesslog.New(&out, accesslog.Options{Format: format, Size: 2 << 10})
+		e := newEnv(t, func(s *Server) {
+			s.AccessLog = true
+			s.AccessLines = lines
+		})
+		// No transparent gzip: a plain request gets the plain body.
+		client := &http.Transport{DisableCompression: true}
+		defer client.CloseIdleConnections()
+		first, _ := http.NewRequest("GET", e.base+"/feeds/press.rss", nil)
+		resp, err := client.RoundTrip(first)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		etag := resp.Header.Get("Etag")
+		if resp.StatusCode != 200 || etag == "" {
+			t.Fatalf("GET: %d, ETag %q", resp.StatusCode, etag)
+		}
+		const workers, each = 8, 30
+		var mu sync.Mutex
+		seen := map[int]int{http.StatusOK: 1}
+		var wg sync.WaitGroup
+		for w := 0; w < workers; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < each; i++ {
+					req, _ := http.NewRequest("GET", e.base+"/feeds/press.rss", nil)
+					switch i % 3 {
+					case 0:
+						req.Header.Set("If-None-Match", etag)
+					case 1:
+						req.Header.Set("Accept-Encoding", "gzip")
+					}
+					resp, err := client.RoundTrip(req)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					mu.Lock()
+					seen[resp.StatusCode]++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if err := lines.Close(); err != nil {
+			t.Fatal(err)
+		}
+		read := parseAccessLines(t, format, out.String())
+		if len(read) != workers*each+1 {
+			t.Fatalf("format %d: %d lines for %d requests", format, len(read), workers*each+1)
+		}
+		logged := map[int]int{}
+		for _, l := range read {
+			logged[l.Status]++
+			if l.Path != "/feeds/press.rss" || l.Method != "GET" || !strings.HasPrefix(l.Remote, "127.0.0.1:") || l.Duration <= 0 {
+				t.Fatalf("format %d: line %+v", format, l)
+			}
+			if l.Status == http.StatusNotModified && l.Bytes != 0 || l.Status == http.StatusOK && l.Bytes <= 0 {
+				t.Fatalf("format %d: line %+v", format, l)
+			}
+		}
+		if fmt.Sprint(logged) != fmt.Sprint(seen) {
+			t.Fatalf("format %d: statuses logged %v, clients got %v", format, logged, seen)
+		}
+		if read[0].Bytes != int64(len(body)) {
+			t.Fatalf("format %d: first line says %d bytes, the body had %d", format, read[0].Bytes, len(body))
+		}
+	}
+}
+
+// nopWriter is a ResponseWriter that allocates nothing.
+type nopWriter struct{ h http.Header }
+
+func (w *nopWriter) Header() http.Header         { return w.h }
+func (w *nopWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *nopWriter) WriteHeader(int)             {}
+
+// The access log adds no allocation to a feed request: the writer that
+// records the status is pooled and the line is appended to a reused buffer.
+func TestAccessLinesAllocateNothing(t *testing.T) {
+	feed := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNotModified)
+	})
+	lines := accesslog.New(io.Discard, accesslog.Options{Interval: time.Hour, Size: 4 << 10})
+	defer lines.Close()
+	allocs := map[bool]float64{}
+	for _, on := range []bool{false, true} {
+		s, err := New(Server{Feeds: feed, AccessLog: on, AccessLines: lines})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := httptest.NewRequest("GET", "/feeds/press.rss", nil)
+		w := &nopWriter{h: http.Header{}}
+		allocs[on] = testing.AllocsPerRun(2000, func() { s.ServeHTTP(w, r) })
+	}
+	t.Logf("allocations per feed request: %v with the access log, %v without", allocs[true], allocs[false])
+	if allocs[true] != allocs[false] {
+		t.Errorf("a feed request allocates %v times with the access log, %v without", allocs[true], allocs[false])
+	}
+}
