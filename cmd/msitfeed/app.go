@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"sync"
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/config"
@@ -94,7 +95,28 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 // logger returns the structured logger writing to stderr.
 func (m *Main) logger() *slog.Logger {
 	if m.log == nil {
-		m.log = slog.New(slog.NewTextHandler(m.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		m.log = slog.New(slog.NewTextHandler(m.logWriter(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 	return m.log
+}
+
+// logWriter returns Stderr for the logs: the logger and the access log
+// write through it, one whole line or batch of lines at a time.
+func (m *Main) logWriter() io.Writer {
+	if m.logOut == nil {
+		m.logOut = &lockedWriter{w: m.Stderr}
+	}
+	return m.logOut
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/msitfeed/msitfeed/internal/accesslog"
 )
 
 func main() {
@@ -32,6 +34,11 @@ type Main struct {
 	Environ []string
 
 	log *slog.Logger
+	// logOut is Stderr behind a lock, shared by the logger and the
+	// access log; logFormat is the logger's format, which the access log
+	// follows.
+	logOut    io.Writer
+	logFormat accesslog.Format
 	// accessLog makes serve log every request.
 	accessLog bool
 	// ready, if set, receives the HTTP address once serve listens (tests).

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/accesslog"
 	"github.com/msitfeed/msitfeed/internal/config"
 	"github.com/msitfeed/msitfeed/internal/ops"
 	"github.com/msitfeed/msitfeed/internal/web"
@@ -73,6 +74,18 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		return fmt.Errorf("serve: %w", err)
 	}
 	ml.Boards = store.Registry
+	var lines *accesslog.Log
+	if m.accessLog {
+		// Request lines, in the logger's format, wait in memory and are
+		// written each second, whenever 64 KiB of them wait, and at the
+		// end: this Close runs after the HTTP server has stopped.
+		lines = accesslog.New(m.logWriter(), accesslog.Options{Format: m.logFormat})
+		defer func() {
+			if err := lines.Close(); err != nil {
+				log.Warn("access log", "err", err)
+			}
+		}()
+	}
 	subs := mailer.NewSubscribers(d)
 	subs.Boards = store.Registry
 	srv, err := web.New(web.Server{
@@ -89,6 +102,7 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		SignupClosed:   cfg.Mail.From == "",
 		ClientIPHeader: cfg.Web.ClientIPHeader,
 		AccessLog:      m.accessLog,
+		AccessLines:    lines,
 	})
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -201,9 +215,11 @@ func crawlInterval(spec string) (time.Duration, error) {
 func (m *Main) setLogFormat(format string) error {
 	switch format {
 	case "text":
-		m.log = slog.New(slog.NewTextHandler(m.Stderr, nil))
+		m.log = slog.New(slog.NewTextHandler(m.logWriter(), nil))
+		m.logFormat = accesslog.Text
 	case "json":
-		m.log = slog.New(slog.NewJSONHandler(m.Stderr, nil))
+		m.log = slog.New(slog.NewJSONHandler(m.logWriter(), nil))
+		m.logFormat = accesslog.JSON
 	default:
 		return usagef("--log-format must be text or json, got %q", format)
 	}
