@@ -5,16 +5,25 @@
 //
 //	baseline -listen 127.0.0.1:8081 -body press.rss -gzip press.rss.gz \
 //	    -etag '"abc"' -gzip-etag '"abc-gz"' -content-type 'application/rss+xml; charset=utf-8'
+//
+// By default its http.Server sets only a read-header and an idle timeout;
+// with -msitfeed-timeouts it is the http.Server msitfeed serve runs
+// (web.NewHTTPServer: read-header, read, write and idle timeouts and the
+// header size limit), so a comparison with it measures the handler chain
+// and not the per-request deadlines net/http arms for those timeouts.
 package main
 
 import (
 	"flag"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/msitfeed/msitfeed/internal/web"
 )
 
 func main() {
@@ -25,6 +34,7 @@ func main() {
 	gzipETag := flag.String("gzip-etag", `"bench-gz"`, "ETag of the gzipped body")
 	contentType := flag.String("content-type", "application/rss+xml; charset=utf-8", "Content-Type")
 	lastModified := flag.String("last-modified", time.Now().UTC().Format(http.TimeFormat), "Last-Modified")
+	msitfeedTimeouts := flag.Bool("msitfeed-timeouts", false, "serve with msitfeed's http.Server settings (web.NewHTTPServer)")
 	flag.Parse()
 
 	body, err := os.ReadFile(*bodyFile)
@@ -65,6 +75,9 @@ func main() {
 		Handler:           http.HandlerFunc(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       120 * time.Second,
+	}
+	if *msitfeedTimeouts {
+		srv = web.NewHTTPServer(*listen, http.HandlerFunc(handler), slog.New(slog.DiscardHandler))
 	}
 	log.Fatal(srv.ListenAndServe())
 }
