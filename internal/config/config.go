@@ -44,6 +44,25 @@ type Web struct {
 	// client's address (X-Real-IP or X-Forwarded-For); empty means the
 	// connection's address. Rate limits key on it.
 	ClientIPHeader string `toml:"client_ip_header"`
+
+	// WebSub runs the built-in WebSub hub at <base_url>/websub, which every
+	// feed names as its hub (see websub.go for the other keys).
+	WebSub bool `toml:"websub"`
+	// WebSubHubs are external hubs every feed names too; each is pinged
+	// (hub.mode=publish) when a feed changes.
+	WebSubHubs []string `toml:"websub_hubs"`
+	// A subscription's lease is what the subscriber asks for, within
+	// WebSubLeaseMin and WebSubLeaseMax; WebSubLeaseDefault if it asks none.
+	WebSubLeaseDefault time.Duration `toml:"websub_lease_default"`
+	WebSubLeaseMin     time.Duration `toml:"websub_lease_min"`
+	WebSubLeaseMax     time.Duration `toml:"websub_lease_max"`
+	// WebSubAllowPrivate lets callbacks resolve to loopback, link-local and
+	// private addresses (tests, a private network); off, they are refused.
+	WebSubAllowPrivate bool `toml:"websub_allow_private"`
+	// WebSubMaxSubscriptions and WebSubMaxPerHost cap the subscriptions the
+	// hub keeps, in total and per callback host.
+	WebSubMaxSubscriptions int `toml:"websub_max_subscriptions"`
+	WebSubMaxPerHost       int `toml:"websub_max_per_host"`
 }
 
 // Source configures the crawler.
@@ -133,6 +152,7 @@ func Default() Config {
 			Backoff:     5 * time.Second,
 		},
 		Schedule: Schedule{Crawl: "*/30 * * * *", Digest: "0 9 * * MON"},
+		Web:      defaultWeb(),
 	}
 }
 
@@ -212,6 +232,7 @@ func (c Config) Validate() error {
 		bad("source.revisit_after", "must be positive, like 24h")
 	}
 	c.validateBoards(bad)
+	c.Web.validateWebSub(bad)
 	if c.Feeds.Limit < 1 || c.Feeds.Limit > 500 {
 		bad("feeds.limit", "must be between 1 and 500, got %d", c.Feeds.Limit)
 	}
@@ -331,6 +352,10 @@ func setValue(fv reflect.Value, raw string) error {
 			return fmt.Errorf("%q is not true or false", raw)
 		}
 		fv.SetBool(b)
+	case fv.Kind() == reflect.Slice && fv.Type().Elem().Kind() == reflect.String:
+		// A list: values separated by commas or white space.
+		parts := strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' })
+		fv.Set(reflect.ValueOf(parts))
 	case fv.Kind() == reflect.Map:
 		return nil
 	default:
