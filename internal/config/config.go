@@ -112,6 +112,12 @@ type Mail struct {
 	ReplyTo     string `toml:"reply_to"`
 	Templates   string `toml:"templates"`
 	Unsubscribe string `toml:"unsubscribe"` // mailto address for List-Unsubscribe
+	// DKIMDomain, DKIMSelector and DKIMKey (a PEM file holding an RSA key
+	// of 2048 bits or more, or an Ed25519 key) sign every mail with DKIM
+	// when all three are set; see DKIMEnabled.
+	DKIMDomain   string `toml:"dkim_domain"`
+	DKIMSelector string `toml:"dkim_selector"`
+	DKIMKey      string `toml:"dkim_key"`
 }
 
 // Schedule holds cron specs, interpreted in Asia/Seoul.
@@ -271,6 +277,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	c.Mail.validateDKIM(bad)
 	return errors.Join(errs...)
 }
 
