@@ -34,6 +34,9 @@ type Options struct {
 	MaxBytes int64
 	// Logger receives the causes of 500 responses; nothing is logged if nil.
 	Logger *slog.Logger
+	// Hubs are the WebSub hubs of every feed: RSS and Atom link to each
+	// with rel="hub", JSON Feed lists them in hubs. None if empty.
+	Hubs []string
 }
 
 func (o Options) withDefaults() Options {

@@ -95,6 +95,9 @@ type FeedMeta struct {
 	// xml-stylesheet instruction at the top of RSS and Atom documents, so that
 	// browsers show a readable page. JSON ignores it.
 	Stylesheet string
+	// Hubs are the URLs of the WebSub hubs to which the publisher reports
+	// this feed's changes (rel="hub" links; JSON Feed's hubs).
+	Hubs []string
 }
 
 // Meta returns what the feed of board (a slug or AllSlug) in format says of
@@ -113,6 +116,7 @@ func (o Options) Meta(boards []Board, board string, format Format, limit int, up
 		SiteURL:     source + "/eng/index.do",
 		Updated:     updated,
 		Stylesheet:  o.Stylesheet,
+		Hubs:        o.Hubs,
 	}
 	if limit > 0 && limit != o.Limit {
 		m.SelfURL += "?limit=" + strconv.Itoa(limit)
@@ -306,6 +310,15 @@ func cleanMeta(m FeedMeta) FeedMeta {
 	m.SelfURL = cleanXML(m.SelfURL)
 	m.SiteURL = cleanXML(m.SiteURL)
 	m.Stylesheet = cleanXML(m.Stylesheet)
+	if len(m.Hubs) > 0 {
+		hubs := make([]string, 0, len(m.Hubs))
+		for _, h := range m.Hubs {
+			if h = cleanXML(h); h != "" {
+				hubs = append(hubs, h)
+			}
+		}
+		m.Hubs = hubs
+	}
 	m.Language = cleanLine(m.Language)
 	if m.Language == "" {
 		m.Language = FeedLanguage

@@ -49,6 +49,9 @@ func renderAtom(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 		},
 		Entries: make([]*atomEntry, len(entries)),
 	}
+	for _, h := range meta.Hubs {
+		feed.Links = append(feed.Links, atomLink{AtomLink: gorilla.AtomLink{Href: h, Rel: "hub"}})
+	}
 	for i, e := range entries {
 		ae := &atomEntry{
 			AtomEntry: gorilla.AtomEntry{

@@ -29,6 +29,9 @@ func renderJSON(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 		},
 		Items: make([]*gorilla.JSONItem, len(entries)),
 	}
+	for _, h := range meta.Hubs {
+		feed.Hubs = append(feed.Hubs, &gorilla.JSONHub{Type: "WebSub", Url: h})
+	}
 	for i, e := range entries {
 		published, updated := e.published, e.updated
 		ji := &gorilla.JSONItem{

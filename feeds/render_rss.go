@@ -11,7 +11,8 @@ import (
 // RSS 2.0. gorilla's RssFeedXml, RssFeed and RssItem are embedded; fields
 // declared here with the same XML name take precedence (encoding/xml prefers
 // the shallower field), which is how the channel gets its atom:link and the
-// items their dc:creator, several categories and atom:updated.
+// items their dc:creator, several categories and atom:updated. The
+// channel's atom:link elements are its self link and its WebSub hubs.
 type rssDocument struct {
 	gorilla.RssFeedXml
 	AtomNamespace string      `xml:"xmlns:atom,attr"`
@@ -21,14 +22,14 @@ type rssDocument struct {
 
 type rssChannel struct {
 	gorilla.RssFeed
-	Self  rssAtomLink `xml:"atom:link"`
-	Items []*rssItem  `xml:"item"`
+	Links []rssAtomLink `xml:"atom:link"`
+	Items []*rssItem    `xml:"item"`
 }
 
 type rssAtomLink struct {
 	Href string `xml:"href,attr"`
 	Rel  string `xml:"rel,attr"`
-	Type string `xml:"type,attr"`
+	Type string `xml:"type,attr,omitempty"`
 }
 
 type rssItem struct {
@@ -56,8 +57,11 @@ func renderRSS(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 			LastBuildDate: rssDate(meta.Updated),
 			Generator:     FeedGenerator,
 		},
-		Self:  rssAtomLink{Href: meta.SelfURL, Rel: "self", Type: "application/rss+xml"},
+		Links: []rssAtomLink{{Href: meta.SelfURL, Rel: "self", Type: "application/rss+xml"}},
 		Items: make([]*rssItem, len(entries)),
+	}
+	for _, h := range meta.Hubs {
+		ch.Links = append(ch.Links, rssAtomLink{Href: h, Rel: "hub"})
 	}
 	for i, e := range entries {
 		it := &rssItem{
