@@ -59,6 +59,8 @@ type Mailer struct {
 	replyTo *netmail.Address
 	mailto  string
 	listID  string
+	// dkim signs every message when mail.dkim_* is set; nil otherwise.
+	dkim *dkimSigner
 
 	// Now is the clock; tests set it.
 	Now func() time.Time
@@ -82,7 +84,8 @@ type Mailer struct {
 
 // New returns a Mailer for cfg over an opened, migrated database. It loads
 // (or creates) the token secret and parses the mail templates, embedded or
-// from cfg.Mail.Templates; a broken template is an error here.
+// from cfg.Mail.Templates; a broken template is an error here, and so is a
+// DKIM key (mail.dkim_*) that cannot sign.
 func New(ctx context.Context, cfg config.Config, d *sql.DB) (*Mailer, error) {
 	secret, err := LoadSecret(ctx, d, cfg.Secret)
 	if err != nil {
@@ -130,6 +133,11 @@ func New(ctx context.Context, cfg config.Config, d *sql.DB) (*Mailer, error) {
 		if m.replyTo, err = netmail.ParseAddress(cfg.Mail.ReplyTo); err != nil {
 			return nil, fmt.Errorf("mailer: mail.reply_to %q: %w", cfg.Mail.ReplyTo, err)
 		}
+	}
+	if m.dkim, err = loadDKIM(cfg.Mail); errors.Is(err, errNoDKIM) {
+		m.dkim = nil
+	} else if err != nil {
+		return nil, fmt.Errorf("mailer: %w", err)
 	}
 	m.mailto = unsubscribeMailto(cfg.Mail.Unsubscribe, m.from)
 	m.listID = "MSIT digest <digest." + host + ">"

@@ -45,12 +45,17 @@ type outgoing struct {
 // in CRLF, the bodies go out as they are ("8bit"): quoted-printable
 // encoding every message was most of the CPU a digest costs, and makes
 // every "=" of the HTML three bytes. Otherwise they are quoted-printable.
+// With mail.dkim_* set, the message is signed here, once it is complete.
 func (m *Mailer) buildMsg(o outgoing, eightBit bool) (*mail.Msg, error) {
 	enc := mail.EncodingQP
 	if eightBit && fits8bit(o.Text) && fits8bit(o.HTML) {
 		enc = mail.NoEncoding
 	}
 	msg := mail.NewMsg(mail.WithNoDefaultUserAgent(), mail.WithCharset(mail.CharsetUTF8), mail.WithEncoding(enc))
+	if m.dkim != nil {
+		// The signed rendering and the one sent must be the same bytes.
+		msg.SetBoundary(newBoundary())
+	}
 	if m.from == nil {
 		return nil, ErrNoFrom
 	}
@@ -81,6 +86,11 @@ func (m *Mailer) buildMsg(o outgoing, eightBit bool) (*mail.Msg, error) {
 	// buffer first.
 	msg.SetBodyWriter(mail.TypeTextPlain, stringWriter(o.Text))
 	msg.AddAlternativeWriter(mail.TypeTextHTML, stringWriter(o.HTML))
+	if m.dkim != nil {
+		if err := m.dkim.sign(msg); err != nil {
+			return nil, err
+		}
+	}
 	return msg, nil
 }
 
