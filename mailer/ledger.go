@@ -243,19 +243,26 @@ const (
 
 // ledgerWriter records outcomes with statements prepared once, since a
 // large digest records thousands.
+//
+// It holds one connection of its own: statements prepared on it stay
+// prepared for every transaction, where a pooled transaction could land on
+// another connection and prepare them again each time.
 type ledgerWriter struct {
-	db                               *sql.DB
+	conn                             *sql.Conn
 	delivery, resetBounce, addBounce *sql.Stmt
 }
 
 func newLedgerWriter(ctx context.Context, db *sql.DB) (*ledgerWriter, error) {
-	w := &ledgerWriter{db: db}
-	var err error
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ledger connection: %w", err)
+	}
+	w := &ledgerWriter{conn: conn}
 	for _, p := range []struct {
 		dst **sql.Stmt
 		sql string
 	}{{&w.delivery, recordDeliverySQL}, {&w.resetBounce, resetBouncesSQL}, {&w.addBounce, addBounceSQL}} {
-		if *p.dst, err = db.PrepareContext(ctx, p.sql); err != nil {
+		if *p.dst, err = conn.PrepareContext(ctx, p.sql); err != nil {
 			w.close()
 			return nil, fmt.Errorf("prepare ledger statements: %w", err)
 		}
@@ -269,6 +276,7 @@ func (w *ledgerWriter) close() {
 			st.Close()
 		}
 	}
+	w.conn.Close()
 }
 
 // record applies outcomes in one transaction: the delivery row and, for a
@@ -278,7 +286,7 @@ func (w *ledgerWriter) record(ctx context.Context, outs []outcome) error {
 	if len(outs) == 0 {
 		return nil
 	}
-	tx, err := w.db.BeginTx(ctx, nil)
+	tx, err := w.conn.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("record deliveries: %w", err)
 	}
