@@ -26,6 +26,9 @@ type Options struct {
 	SourceURL  string // the MSIT site root (config source.url), for alternate links
 	Limit      int    // items per feed when ?limit= is absent (config feeds.limit); 50 if 0
 	Stylesheet string // optional XSL href for RSS and Atom, see FeedMeta.Stylesheet
+	// Page renders the HTML page a browser tab gets for a feed URL (see
+	// Handler); nil serves every client the feed document.
+	Page PageRenderer
 
 	// CheckInterval is how often at most the cache asks SQLite whether any
 	// connection or process has written; 500ms if 0.
@@ -68,10 +71,14 @@ type Entry struct {
 	Gzip     []byte    // Body gzip-compressed once, at build time
 	ETag     string    // strong validator of Body, quoted
 	GzipETag string    // strong validator of Gzip, quoted (a different representation)
-	Modified time.Time // the feed's last change, UTC, whole seconds (Last-Modified)
+	Modified time.Time // the feed's last change, UTC, whole seconds (Last-Modified); zero for a page
+	// Page marks the HTML page of the feed (BuildPage) rather than the
+	// feed document.
+	Page bool
 
 	// Header values prepared once so serving allocates nothing for them.
 	contentType, etag, gzipETag, lastModified, length, gzipLength []string
+	header                                                        http.Header // more fields of a page (PageRenderer.FeedPageHeader)
 }
 
 // BuildEntry reads the latest limit items of board (a slug or AllSlug) and
@@ -81,13 +88,27 @@ func BuildEntry(ctx context.Context, store *Store, opts Options, board string, f
 	if err := checkFeed(store.Registry, board, format, limit); err != nil {
 		return nil, err
 	}
-	boards, err := store.Boards(ctx)
+	meta, items, err := loadFeed(ctx, store, opts, board, format, limit)
+	if err != nil {
+		return nil, err
+	}
+	body, err := Render(meta, items, format)
 	if err != nil {
 		return nil, fmt.Errorf("build %s.%s: %w", board, format, err)
 	}
+	return newEntry(board, format, limit, body, feedTime(meta.Updated))
+}
+
+// loadFeed reads what the feed of board in format with limit items says:
+// its meta and its items; opts has its defaults.
+func loadFeed(ctx context.Context, store *Store, opts Options, board string, format Format, limit int) (FeedMeta, []Item, error) {
+	boards, err := store.Boards(ctx)
+	if err != nil {
+		return FeedMeta{}, nil, fmt.Errorf("build %s.%s: %w", board, format, err)
+	}
 	versions, err := store.Versions(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("build %s.%s: %w", board, format, err)
+		return FeedMeta{}, nil, fmt.Errorf("build %s.%s: %w", board, format, err)
 	}
 	var changed time.Time
 	for slug, v := range versions {
@@ -97,7 +118,7 @@ func BuildEntry(ctx context.Context, store *Store, opts Options, board string, f
 	}
 	items, err := store.Items(ctx, board, limit)
 	if err != nil {
-		return nil, fmt.Errorf("build %s.%s: %w", board, format, err)
+		return FeedMeta{}, nil, fmt.Errorf("build %s.%s: %w", board, format, err)
 	}
 	// The feed changed when its board last changed (a post stored or edited),
 	// even if the new post's own dates are older than the newest shown.
@@ -109,18 +130,13 @@ func BuildEntry(ctx context.Context, store *Store, opts Options, board string, f
 		// An empty board that never changed: its last crawl, else now,
 		// rather than 1970.
 		if updated, err = store.LastCrawl(ctx, board); err != nil {
-			return nil, fmt.Errorf("build %s.%s: %w", board, format, err)
+			return FeedMeta{}, nil, fmt.Errorf("build %s.%s: %w", board, format, err)
 		}
 		if updated.IsZero() {
 			updated = store.Now()
 		}
 	}
-	meta := opts.Meta(boards, board, format, limit, updated)
-	body, err := Render(meta, items, format)
-	if err != nil {
-		return nil, fmt.Errorf("build %s.%s: %w", board, format, err)
-	}
-	return newEntry(board, format, limit, body, feedTime(meta.Updated))
+	return opts.Meta(boards, board, format, limit, updated), items, nil
 }
 
 func newEntry(board string, format Format, limit int, body []byte, updated time.Time) (*Entry, error) {
@@ -210,6 +226,7 @@ type cacheKey struct {
 	board  string
 	format Format
 	limit  int
+	page   bool // the HTML page of the feed rather than the document
 }
 
 // flight is one build in progress that other requests for the same key
@@ -265,7 +282,27 @@ func (c *Cache) Close() error {
 // Concurrent requests for a feed being rendered wait for that one rendering.
 func (c *Cache) Get(ctx context.Context, board string, format Format, limit int) (*Entry, error) {
 	c.maybeRefresh()
-	key := cacheKey{board, format, limit}
+	key := cacheKey{board: board, format: format, limit: limit}
+	c.mu.RLock()
+	e := c.entries[key]
+	c.mu.RUnlock()
+	if e != nil {
+		return e, nil
+	}
+	if err := checkFeed(c.store.Registry, board, format, limit); err != nil {
+		return nil, err
+	}
+	return c.fill(ctx, key)
+}
+
+// Page returns the HTML page of the feed of board in format with at most
+// limit items (BuildPage), kept and dropped like the feed itself: rendered
+// once per change of its board's data, not per request, so a browser tab
+// costs a map lookup like a feed reader and gets an ETag that holds until
+// the posts change. It fails if the cache's options have no Page renderer.
+func (c *Cache) Page(ctx context.Context, board string, format Format, limit int) (*Entry, error) {
+	c.maybeRefresh()
+	key := cacheKey{board: board, format: format, limit: limit, page: true}
 	c.mu.RLock()
 	e := c.entries[key]
 	c.mu.RUnlock()
@@ -300,7 +337,11 @@ func (c *Cache) fill(ctx context.Context, key cacheKey) (*Entry, error) {
 
 	// The build serves every waiter, so one client going away must not cancel it.
 	bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	f.entry, f.err = BuildEntry(bctx, c.store, c.opts, key.board, key.format, key.limit)
+	if key.page {
+		f.entry, f.err = BuildPage(bctx, c.store, c.opts, key.board, key.format, key.limit)
+	} else {
+		f.entry, f.err = BuildEntry(bctx, c.store, c.opts, key.board, key.format, key.limit)
+	}
 	cancel()
 	c.builds.Add(1)
 

@@ -21,6 +21,12 @@ const HandlerPattern = "GET /feeds/{file}"
 // Handler serves GET and HEAD /feeds/{board}.{rss|atom|json}[?limit=N] from
 // a Cache, with validators (ETag, Last-Modified), conditional requests and
 // pre-compressed gzip.
+//
+// When the cache's options have a Page renderer, a browser tab opening a
+// feed URL (wantsPage: "Sec-Fetch-Dest: document", or an Accept field that
+// prefers text/html) gets the feed's HTML page instead, cached and
+// validated the same way; every other client gets the document, whatever
+// the tab got, and Vary names the fields that chose.
 type Handler struct {
 	cache *Cache
 	opts  Options
@@ -52,6 +58,7 @@ var (
 	cacheControlValue = []string{"public, max-age=300"}
 	varyValue         = []string{"Accept-Encoding"}
 	xmlVaryValue      = []string{"Accept-Encoding, Sec-Fetch-Dest"}
+	pageVaryValue     = []string{"Accept, Accept-Encoding, Sec-Fetch-Dest"}
 	xmlTypeValue      = []string{"application/xml; charset=utf-8"}
 	gzipValue         = []string{"gzip"}
 )
@@ -97,7 +104,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			limit = n
 		}
 	}
-	e, err := h.cache.Get(r.Context(), board, format, limit)
+	var e *Entry
+	var err error
+	if h.opts.Page != nil && wantsPage(r.Header["Sec-Fetch-Dest"], r.Header["Accept"]) {
+		e, err = h.cache.Page(r.Context(), board, format, limit)
+	} else {
+		e, err = h.cache.Get(r.Context(), board, format, limit)
+	}
 	if err != nil {
 		if errors.Is(err, ErrUnknownFeed) {
 			h.observe(format, http.StatusNotFound)
@@ -142,22 +155,33 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *Entry) {
 	if gz {
 		body, etag, length = e.Gzip, e.gzipETag, e.gzipLength
 	}
-	// A browser tab shows application/rss+xml as text and downloads
-	// application/atom+xml, never applying the stylesheet; as
-	// application/xml it renders the feed through it. Feed readers send no
-	// "Sec-Fetch-Dest: document" and get the feed's own type; the body and
-	// ETag are the same, and Vary says which header chose the type.
 	contentType, vary := e.contentType, varyValue
-	if e.Format != FormatJSON {
+	switch {
+	case h.opts.Page != nil:
+		// The page and the document share the URL: both name every field
+		// wantsPage reads.
+		vary = pageVaryValue
+	case e.Format != FormatJSON:
+		// A browser tab shows application/rss+xml as text and downloads
+		// application/atom+xml, never applying the stylesheet; as
+		// application/xml it renders the feed through it. Feed readers send
+		// no "Sec-Fetch-Dest: document" and get the feed's own type; the
+		// body and ETag are the same, and Vary says which header chose the
+		// type.
 		vary = xmlVaryValue
 		if sfd := r.Header["Sec-Fetch-Dest"]; len(sfd) > 0 && sfd[0] == "document" {
 			contentType = xmlTypeValue
 		}
 	}
 	hdr[hdrETag] = etag
-	hdr[hdrLastModified] = e.lastModified
+	if e.lastModified != nil {
+		hdr[hdrLastModified] = e.lastModified
+	}
 	hdr[hdrCacheControl] = cacheControlValue
 	hdr[hdrVary] = vary
+	for k, v := range e.header {
+		hdr[k] = v
+	}
 	if notModified(r, etag[0], e.Modified) {
 		h.observe(e.Format, http.StatusNotModified)
 		w.WriteHeader(http.StatusNotModified)
@@ -181,7 +205,7 @@ func notModified(r *http.Request, etag string, modified time.Time) bool {
 	if inm := r.Header["If-None-Match"]; len(inm) > 0 {
 		return etagListMatches(inm, etag)
 	}
-	if ims := r.Header["If-Modified-Since"]; len(ims) > 0 {
+	if ims := r.Header["If-Modified-Since"]; len(ims) > 0 && !modified.IsZero() {
 		t, err := http.ParseTime(ims[0])
 		return err == nil && !modified.After(t)
 	}

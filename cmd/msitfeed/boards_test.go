@@ -187,6 +187,7 @@ func koreanEndToEnd(t *testing.T, config string) {
 			}
 		})
 	}
+	t.Run("a browser tab opening ko-press gets its page, in Korean", func(t *testing.T) { koreanPage(t, base, want) })
 	t.Run("all has the Korean posts beside the English ones, and stays en", func(t *testing.T) {
 		f, err := parser.Parse(bytes.NewReader(get(t, base+"/feeds/all.json?limit=500")))
 		if err != nil {

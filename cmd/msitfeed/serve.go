@@ -51,11 +51,16 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 	if err != nil {
 		return err
 	}
+	pages, err := web.NewFeedPages(store.Registry, cfg.BaseURL, cfg.Source.URL)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	cache, err := feeds.NewCache(ctx, store, feeds.Options{
 		BaseURL:    cfg.BaseURL,
 		SourceURL:  cfg.Source.URL,
 		Limit:      cfg.Feeds.Limit,
 		Stylesheet: web.FeedXSLPath,
+		Page:       pages,
 		Logger:     log,
 	})
 	if err != nil {

@@ -96,7 +96,8 @@ func submit(t *testing.T, ctx context.Context, button string, want int64) {
 // TestBrowser walks a reader through the pages in headless Chromium with
 // JavaScript off: the index and its feeds, subscribing through the form,
 // the confirmation link from the mail, changing boards, unsubscribing, and
-// a feed rendered by the XSL stylesheet.
+// every page, a feed's page among them, at a phone's width. (Feeds opened
+// in a tab: TestBrowserFeedPage.)
 func TestBrowser(t *testing.T) {
 	ctx := newBrowser(t, 30*time.Second)
 	e := newEnv(t, nil)
@@ -206,38 +207,6 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("status %s, want unsubscribed", s.Status)
 		}
 	})
-
-	for _, f := range []struct {
-		path  string
-		items int
-		want  []string
-		not   []string
-	}{
-		{"/feeds/press.rss", 2, []string{"MSIT announces 6G strategy", "Quantum computing roadmap &amp; budget", "application/pdf"}, []string{"Call for R&amp;D proposals"}},
-		{"/feeds/all.atom", 3, []string{"MSIT announces 6G strategy", "Quantum computing roadmap &amp; budget", "Call for R&amp;D proposals", "6G strategy.pdf"}, nil},
-	} {
-		t.Run("the XSL stylesheet renders "+f.path+" as a page with a subscribe note", func(t *testing.T) {
-			must(t, ctx, "open "+f.path, chromedp.Navigate(e.base+f.path), chromedp.WaitVisible(chromedp.CSS("#feed-title")))
-			note := html(t, ctx, "#subscribe-note")
-			if !strings.Contains(note, "copy this URL into your feed reader") || !strings.Contains(note, e.base+f.path) {
-				t.Errorf("subscribe note: %s", note)
-			}
-			items := html(t, ctx, "#items")
-			for _, w := range f.want {
-				if !strings.Contains(items, w) {
-					t.Errorf("items lack %q:\n%s", w, items)
-				}
-			}
-			for _, w := range f.not {
-				if strings.Contains(items, w) {
-					t.Errorf("items hold %q", w)
-				}
-			}
-			if n := strings.Count(items, `class="item"`); n != f.items {
-				t.Errorf("%d items, want %d", n, f.items)
-			}
-		})
-	}
 
 	t.Run("every page fits a phone's width in one column", func(t *testing.T) {
 		const phoneWidth = 360

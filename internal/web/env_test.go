@@ -92,7 +92,11 @@ func newEnv(t *testing.T, change func(*Server)) *env {
 	}
 	e.subs = mailer.NewSubscribers(d)
 
-	opts := feeds.Options{BaseURL: e.base, SourceURL: "https://www.msit.go.kr", Stylesheet: FeedXSLPath}
+	pages, err := NewFeedPages(nil, e.base, "https://www.msit.go.kr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := feeds.Options{BaseURL: e.base, SourceURL: "https://www.msit.go.kr", Stylesheet: FeedXSLPath, Page: pages}
 	cache, err := feeds.NewCache(ctx, store, opts)
 	if err != nil {
 		t.Fatal(err)

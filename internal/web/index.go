@@ -56,18 +56,22 @@ type indexPage struct {
 }
 
 // feedLinks returns the autodiscovery links for every feed, every format.
-func (s *Server) feedLinks() []feedLink {
+func (s *Server) feedLinks() []feedLink { return allFeedLinks(s.Boards, s.BaseURL) }
+
+// allFeedLinks returns the autodiscovery links for every feed of boards,
+// every format, under baseURL (no trailing slash).
+func allFeedLinks(boards *feeds.Registry, baseURL string) []feedLink {
 	var out []feedLink
 	names := map[string]string{feeds.AllSlug: "All boards"}
-	slugs := append([]string{feeds.AllSlug}, s.Boards.Slugs()...)
-	for _, b := range s.Boards.Boards() {
+	slugs := append([]string{feeds.AllSlug}, boards.Slugs()...)
+	for _, b := range boards.Boards() {
 		names[b.Slug] = b.Name
 	}
 	for _, slug := range slugs {
 		out = append(out,
-			feedLink{feedTypes["rss"], "MSIT " + names[slug] + " (RSS)", s.BaseURL + "/feeds/" + slug + ".rss"},
-			feedLink{feedTypes["atom"], "MSIT " + names[slug] + " (Atom)", s.BaseURL + "/feeds/" + slug + ".atom"},
-			feedLink{feedTypes["json"], "MSIT " + names[slug] + " (JSON Feed)", s.BaseURL + "/feeds/" + slug + ".json"})
+			feedLink{feedTypes["rss"], "MSIT " + names[slug] + " (RSS)", baseURL + "/feeds/" + slug + ".rss"},
+			feedLink{feedTypes["atom"], "MSIT " + names[slug] + " (Atom)", baseURL + "/feeds/" + slug + ".atom"},
+			feedLink{feedTypes["json"], "MSIT " + names[slug] + " (JSON Feed)", baseURL + "/feeds/" + slug + ".json"})
 	}
 	return out
 }

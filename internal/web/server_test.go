@@ -151,45 +151,6 @@ func TestFeedXSL(t *testing.T) {
 	})
 }
 
-func TestBrowserFeeds(t *testing.T) {
-	e := newEnv(t, nil)
-	tests := []struct {
-		name, path, dest, wantType string
-	}{
-		{"a browser tab opening RSS gets application/xml, so the stylesheet applies", "/feeds/press.rss", "document", "application/xml; charset=utf-8"},
-		{"a browser tab opening Atom gets application/xml", "/feeds/all.atom", "document", "application/xml; charset=utf-8"},
-		{"a feed reader gets RSS as RSS", "/feeds/press.rss", "", "application/rss+xml; charset=utf-8"},
-		{"a feed reader gets Atom as Atom", "/feeds/all.atom", "", "application/atom+xml; charset=utf-8"},
-		{"a fetch from a page script gets RSS as RSS", "/feeds/press.rss", "empty", "application/rss+xml; charset=utf-8"},
-		{"JSON Feed is left alone", "/feeds/press.json", "document", "application/feed+json; charset=utf-8"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r := httptest.NewRequest(http.MethodGet, tt.path, nil)
-			if tt.dest != "" {
-				r.Header.Set("Sec-Fetch-Dest", tt.dest)
-			}
-			code, hdr, _ := e.do(r)
-			if code != http.StatusOK || hdr.Get("Content-Type") != tt.wantType {
-				t.Errorf("%d %q, want 200 %q", code, hdr.Get("Content-Type"), tt.wantType)
-			}
-			vary := strings.Join(hdr.Values("Vary"), ", ")
-			if strings.HasSuffix(tt.path, ".json") == strings.Contains(vary, "Sec-Fetch-Dest") {
-				t.Errorf("Vary %q", vary)
-			}
-		})
-	}
-	t.Run("a conditional request from a browser still gets 304", func(t *testing.T) {
-		_, hdr, _ := e.get("/feeds/press.rss")
-		r := httptest.NewRequest(http.MethodGet, "/feeds/press.rss", nil)
-		r.Header.Set("Sec-Fetch-Dest", "document")
-		r.Header.Set("If-None-Match", hdr.Get("ETag"))
-		if code, hdr, _ := e.do(r); code != http.StatusNotModified || !strings.Contains(strings.Join(hdr.Values("Vary"), ","), "Sec-Fetch-Dest") {
-			t.Errorf("%d, Vary %v; want 304 with Vary", code, hdr.Values("Vary"))
-		}
-	})
-}
-
 func TestHealthzAndStyle(t *testing.T) {
 	e := newEnv(t, nil)
 	if code, _, body := e.get("/healthz"); code != http.StatusOK || body != "ok\n" {
