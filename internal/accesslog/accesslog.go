@@ -309,7 +309,11 @@ func textNeedsQuotes(s string) bool {
 	if s == "" {
 		return true
 	}
-	for i := 0; i < len(s); {
+	i := 0
+	for i < len(s) && textPlain[s[i]] {
+		i++
+	}
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c <= ' ' || c == '=' || c == '"' {
@@ -329,13 +333,32 @@ func textNeedsQuotes(s string) bool {
 
 const hexDigits = "0123456789abcdef"
 
+// textPlain and jsonPlain are the bytes that stand for themselves, with
+// nothing to check further, in a bare text value and in a JSON string:
+// printable ASCII but for a few.
+var textPlain, jsonPlain [256]bool
+
+func init() {
+	for c := ' '; c < utf8.RuneSelf; c++ {
+		textPlain[c] = c != ' ' && c != '=' && c != '"'
+		jsonPlain[c] = c != '"' && c != '\\'
+	}
+}
+
 // appendJSONString appends s escaped for a JSON string as slog's JSON
 // handler does it: '"' and '\\' and control characters escaped (\n, \r, \t
 // or \u00XX), invalid UTF-8 as \ufffd, U+2028 and U+2029 as \u2028 and
 // \u2029, everything else as it is ('<', '>' and '&' included).
 func appendJSONString(b []byte, s string) []byte {
+	i := 0
+	for i < len(s) && jsonPlain[s[i]] {
+		i++
+	}
+	if i == len(s) {
+		return append(b, s...)
+	}
 	start := 0
-	for i := 0; i < len(s); {
+	for i < len(s) {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= ' ' && c != '"' && c != '\\' {
