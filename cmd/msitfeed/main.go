@@ -99,6 +99,7 @@ commands:
   feeds export --dir D           write every feed as static files (atomic)
   subscribers add|remove|show|set|list|import|export ...
   digest preview|send|status ...
+  dkim                           the DNS TXT record to publish for mail.dkim_key
   demo                           the whole pipeline against bundled sample pages, offline
   version                        print the version
 `
@@ -156,6 +157,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runSubscribers(ctx, configPath, rest)
 	case "digest":
 		return m.runDigest(ctx, configPath, rest)
+	case "dkim":
+		return m.runDKIM(configPath, rest)
 	case "demo":
 		return m.runDemo(ctx, configPath, rest)
 	}
