@@ -22,10 +22,9 @@ const MaxLimit = 500
 // Options configures the feeds that are served and exported. The zero value
 // of every field but the URLs means its default.
 type Options struct {
-	BaseURL    string // public URL of msitfeed (config base_url), for self links
-	SourceURL  string // the MSIT site root (config source.url), for alternate links
-	Limit      int    // items per feed when ?limit= is absent (config feeds.limit); 50 if 0
-	Stylesheet string // optional XSL href for RSS and Atom, see FeedMeta.Stylesheet
+	BaseURL   string // public URL of msitfeed (config base_url), for self links
+	SourceURL string // the MSIT site root (config source.url), for alternate links
+	Limit     int    // items per feed when ?limit= is absent (config feeds.limit); 50 if 0
 	// Page renders the HTML page a browser tab gets for a feed URL (see
 	// Handler); nil serves every client the feed document.
 	Page PageRenderer

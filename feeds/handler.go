@@ -57,9 +57,7 @@ const (
 var (
 	cacheControlValue = []string{"public, max-age=300"}
 	varyValue         = []string{"Accept-Encoding"}
-	xmlVaryValue      = []string{"Accept-Encoding, Sec-Fetch-Dest"}
 	pageVaryValue     = []string{"Accept, Accept-Encoding, Sec-Fetch-Dest"}
-	xmlTypeValue      = []string{"application/xml; charset=utf-8"}
 	gzipValue         = []string{"gzip"}
 )
 
@@ -155,23 +153,11 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *Entry) {
 	if gz {
 		body, etag, length = e.Gzip, e.gzipETag, e.gzipLength
 	}
-	contentType, vary := e.contentType, varyValue
-	switch {
-	case h.opts.Page != nil:
+	vary := varyValue
+	if h.opts.Page != nil {
 		// The page and the document share the URL: both name every field
 		// wantsPage reads.
 		vary = pageVaryValue
-	case e.Format != FormatJSON:
-		// A browser tab shows application/rss+xml as text and downloads
-		// application/atom+xml, never applying the stylesheet; as
-		// application/xml it renders the feed through it. Feed readers send
-		// no "Sec-Fetch-Dest: document" and get the feed's own type; the
-		// body and ETag are the same, and Vary says which header chose the
-		// type.
-		vary = xmlVaryValue
-		if sfd := r.Header["Sec-Fetch-Dest"]; len(sfd) > 0 && sfd[0] == "document" {
-			contentType = xmlTypeValue
-		}
 	}
 	hdr[hdrETag] = etag
 	if e.lastModified != nil {
@@ -187,7 +173,7 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, e *Entry) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	hdr[hdrContentType] = contentType
+	hdr[hdrContentType] = e.contentType
 	hdr[hdrContentLength] = length
 	if gz {
 		hdr[hdrContentEncoding] = gzipValue

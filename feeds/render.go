@@ -91,10 +91,6 @@ type FeedMeta struct {
 	// Language is the feed's language tag (RSS language, Atom xml:lang,
 	// JSON Feed language); FeedLanguage when empty.
 	Language string
-	// Stylesheet, if set, is the href of an XSL stylesheet named in an
-	// xml-stylesheet instruction at the top of RSS and Atom documents, so that
-	// browsers show a readable page. JSON ignores it.
-	Stylesheet string
 	// Hubs are the URLs of the WebSub hubs to which the publisher reports
 	// this feed's changes (rel="hub" links; JSON Feed's hubs).
 	Hubs []string
@@ -115,7 +111,6 @@ func (o Options) Meta(boards []Board, board string, format Format, limit int, up
 		SelfURL:     strings.TrimRight(o.BaseURL, "/") + "/feeds/" + board + "." + string(format),
 		SiteURL:     source + "/eng/index.do",
 		Updated:     updated,
-		Stylesheet:  o.Stylesheet,
 		Hubs:        o.Hubs,
 	}
 	if limit > 0 && limit != o.Limit {
@@ -309,7 +304,6 @@ func cleanMeta(m FeedMeta) FeedMeta {
 	m.Description = cleanLine(m.Description)
 	m.SelfURL = cleanXML(m.SelfURL)
 	m.SiteURL = cleanXML(m.SiteURL)
-	m.Stylesheet = cleanXML(m.Stylesheet)
 	if len(m.Hubs) > 0 {
 		hubs := make([]string, 0, len(m.Hubs))
 		for _, h := range m.Hubs {
@@ -366,20 +360,12 @@ func cleanLine(s string) string {
 	return strings.Join(strings.Fields(cleanXML(s)), " ")
 }
 
-// xmlDocument writes the XML declaration, the optional stylesheet
-// instruction and doc, indented.
-func xmlDocument(doc any, stylesheet string, sizeHint int) ([]byte, error) {
+// xmlDocument writes the XML declaration and doc, indented. It names no
+// stylesheet: browser tabs get the feed's HTML page instead (FeedPage).
+func xmlDocument(doc any, sizeHint int) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(sizeHint)
 	buf.WriteString(xml.Header)
-	if stylesheet != "" {
-		buf.WriteString(`<?xml-stylesheet href="`)
-		// An attribute-like pseudo-attribute: escape as attribute text; "?>" cannot survive escaping of '>'.
-		if err := xml.EscapeText(&buf, []byte(stylesheet)); err != nil {
-			return nil, err
-		}
-		buf.WriteString(`" type="text/xsl"?>` + "\n")
-	}
 	enc := xml.NewEncoder(&buf)
 	enc.Indent("", "  ")
 	if err := enc.Encode(doc); err != nil {

@@ -82,7 +82,7 @@ func renderAtom(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 		}
 		feed.Entries[i] = ae
 	}
-	b, err := xmlDocument(feed, meta.Stylesheet, sizeHint(entries))
+	b, err := xmlDocument(feed, sizeHint(entries))
 	if err != nil {
 		return nil, fmt.Errorf("render %s Atom: %w", meta.Board, err)
 	}

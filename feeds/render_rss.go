@@ -92,7 +92,7 @@ func renderRSS(meta FeedMeta, entries []feedEntry) ([]byte, error) {
 		DCNamespace:   "http://purl.org/dc/elements/1.1/",
 		Channel:       ch,
 	}
-	b, err := xmlDocument(doc, meta.Stylesheet, sizeHint(entries))
+	b, err := xmlDocument(doc, sizeHint(entries))
 	if err != nil {
 		return nil, fmt.Errorf("render %s RSS: %w", meta.Board, err)
 	}

@@ -56,12 +56,11 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		return fmt.Errorf("serve: %w", err)
 	}
 	cache, err := feeds.NewCache(ctx, store, feeds.Options{
-		BaseURL:    cfg.BaseURL,
-		SourceURL:  cfg.Source.URL,
-		Limit:      cfg.Feeds.Limit,
-		Stylesheet: web.FeedXSLPath,
-		Page:       pages,
-		Logger:     log,
+		BaseURL:   cfg.BaseURL,
+		SourceURL: cfg.Source.URL,
+		Limit:     cfg.Feeds.Limit,
+		Page:      pages,
+		Logger:    log,
 	})
 	if err != nil {
 		return err

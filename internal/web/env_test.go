@@ -96,7 +96,7 @@ func newEnv(t *testing.T, change func(*Server)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := feeds.Options{BaseURL: e.base, SourceURL: "https://www.msit.go.kr", Stylesheet: FeedXSLPath, Page: pages}
+	opts := feeds.Options{BaseURL: e.base, SourceURL: "https://www.msit.go.kr", Page: pages}
 	cache, err := feeds.NewCache(ctx, store, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -9,8 +9,6 @@ package web
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -76,7 +74,6 @@ type Server struct {
 
 	pages   map[string]*template.Template // page file name → layout + page
 	mux     *http.ServeMux
-	xslETag string
 	xorigin *http.CrossOriginProtection
 	clients *limiter    // POST /subscribe per client address
 	inboxes *limiter    // confirmation mails per subscriber address
@@ -96,8 +93,6 @@ func New(s Server) (*Server, error) {
 		return nil, err
 	}
 	srv.pages = pages
-	sum := sha256.Sum256(templates.FeedXSL)
-	srv.xslETag = `"` + hex.EncodeToString(sum[:8]) + `"`
 
 	srv.xorigin = http.NewCrossOriginProtection()
 	if u, err := url.Parse(srv.BaseURL); err == nil && u.Scheme != "" && u.Host != "" {
@@ -116,7 +111,6 @@ func New(s Server) (*Server, error) {
 	mux.Handle("GET /{$}", srv.page(srv.handleIndex))
 	mux.HandleFunc("GET /healthz", srv.handleHealthz)
 	mux.HandleFunc("GET /static/style.css", srv.handleStyle)
-	mux.HandleFunc("GET "+FeedXSLPath, srv.handleFeedXSL)
 	mux.HandleFunc("GET "+OPMLPath, srv.handleOPML)
 	if srv.Feeds != nil {
 		mux.Handle("GET /feeds/", srv.Feeds)
@@ -227,7 +221,7 @@ func (s *Server) panicked(w http.ResponseWriter, r *http.Request, p any) {
 // isFeedRequest reports whether r is a GET or HEAD of a clean
 // /feeds/{board}.{rss,atom,json} path, which the mux would send to the
 // feed handler unchanged; anything else (another method, "..", "//", an
-// escaped path, the stylesheet under /feeds/) goes through the mux.
+// escaped path, another file under /feeds/) goes through the mux.
 func isFeedRequest(r *http.Request) bool {
 	p := r.URL.Path
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,7 +15,6 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/mailer"
-	"github.com/msitfeed/msitfeed/templates"
 )
 
 func TestIndex(t *testing.T) {
@@ -91,64 +89,25 @@ func TestAutodiscovery(t *testing.T) {
 	}
 }
 
-func TestFeedXSL(t *testing.T) {
+// The XSL stylesheet is gone: browsers are removing XSLT, and a browser tab
+// gets a feed's page (TestFeedPage). Feeds name no stylesheet, and its old
+// address is an unknown feed.
+func TestNoFeedStylesheet(t *testing.T) {
 	e := newEnv(t, nil)
-	code, hdr, body := e.get(FeedXSLPath)
-	if code != http.StatusOK {
-		t.Fatalf("status %d", code)
+	for _, r := range []*http.Request{httptest.NewRequest(http.MethodGet, e.base+"/feeds/feed.xsl", nil), e.tab("/feeds/feed.xsl")} {
+		if code, _, body := e.do(r); code != http.StatusNotFound || !strings.Contains(body, "no such feed") {
+			t.Errorf("/feeds/feed.xsl: %d %q, want 404", code, body)
+		}
 	}
-	if ct := hdr.Get("Content-Type"); ct != "text/xsl; charset=utf-8" {
-		t.Errorf("Content-Type %q", ct)
+	for _, f := range []string{"/feeds/press.rss", "/feeds/all.atom", "/feeds/press.json"} {
+		code, hdr, body := e.get(f)
+		if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "application/") {
+			t.Errorf("%s: %d %s", f, code, hdr.Get("Content-Type"))
+		}
+		if strings.Contains(body, "xml-stylesheet") || strings.Contains(body, "xsl") {
+			t.Errorf("%s names a stylesheet:\n%.300s", f, body)
+		}
 	}
-	if body != string(templates.FeedXSL) {
-		t.Error("body is not the embedded stylesheet")
-	}
-	t.Run("it is well-formed XML in the XSLT namespace", func(t *testing.T) {
-		d := xml.NewDecoder(strings.NewReader(body))
-		var root xml.StartElement
-		for {
-			tok, err := d.Token()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if se, ok := tok.(xml.StartElement); ok && root.Name.Local == "" {
-				root = se
-			}
-		}
-		if root.Name.Space != "http://www.w3.org/1999/XSL/Transform" || root.Name.Local != "stylesheet" {
-			t.Errorf("root element %v", root.Name)
-		}
-		for _, want := range []string{`match="item"`, `match="atom:entry"`, `xmlns:atom="http://www.w3.org/2005/Atom"`, `id="subscribe-note"`} {
-			if !strings.Contains(body, want) {
-				t.Errorf("stylesheet lacks %s", want)
-			}
-		}
-	})
-	t.Run("a second fetch with its ETag is answered 304", func(t *testing.T) {
-		r := httptest.NewRequest(http.MethodGet, FeedXSLPath, nil)
-		r.Header.Set("If-None-Match", hdr.Get("ETag"))
-		if code, _, _ := e.do(r); code != http.StatusNotModified {
-			t.Errorf("status %d, want 304", code)
-		}
-	})
-	t.Run("RSS and Atom name the stylesheet and are still served by the feed handler", func(t *testing.T) {
-		for _, f := range []string{"/feeds/press.rss", "/feeds/all.atom"} {
-			code, hdr, body := e.get(f)
-			if code != http.StatusOK || !strings.HasPrefix(hdr.Get("Content-Type"), "application/") {
-				t.Errorf("%s: %d %s", f, code, hdr.Get("Content-Type"))
-			}
-			if !strings.Contains(body, `<?xml-stylesheet href="`+FeedXSLPath+`" type="text/xsl"?>`) {
-				t.Errorf("%s does not name the stylesheet:\n%.300s", f, body)
-			}
-		}
-		_, _, body := e.get("/feeds/press.json")
-		if strings.Contains(body, "xsl") {
-			t.Error("the JSON feed names a stylesheet")
-		}
-	})
 }
 
 func TestHealthzAndStyle(t *testing.T) {
@@ -275,7 +234,7 @@ func TestRoutingAndPanics(t *testing.T) {
 			{"HEAD", "/feeds/all.json", 200, true},
 			{"GET", "/feeds/nope.atom", 404, true},
 			{"GET", "/feeds/panic.rss", 500, true},
-			{"GET", FeedXSLPath, 200, false},
+			{"GET", "/feeds/feed.xsl", 404, true}, // not a feed URL: through the mux to the feed handler's 404
 			{"POST", "/feeds/press.rss", 405, false},
 			{"GET", "/feeds/../healthz", 200, false}, // the mux cleans it to /healthz
 			{"GET", "/feeds//press.rss", 200, true},  // redirected to the clean path first
