@@ -154,6 +154,8 @@ var migrationTables = map[string][]string{
 	"0005_fields.sql": {"column items.date_from", "column crawl_runs.list_rows", "column crawl_runs.missing_title",
 		"column crawl_runs.missing_date", "column crawl_runs.missing_department", "column crawl_runs.degraded"},
 	"0006_seq.sql": {"column items.seq", "index items_seq", "column digests.seq_start", "column digests.seq_end", "index items_updated"},
+	"0007_websub.sql": {"websub_subscriptions", "index websub_subscriptions_board", "index websub_subscriptions_host",
+		"index websub_subscriptions_expires", "websub_published"},
 }
 
 // schemaState says which migrations are recorded and whether each one's
