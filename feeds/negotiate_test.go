@@ -86,7 +86,7 @@ func TestWantsPageAllocatesNothing(t *testing.T) {
 }
 
 func BenchmarkWantsPage(b *testing.B) {
-	for _, bc := range []struct{ name, accept string }{{"reader", acceptReader}, {"feedparser", acceptFeedparse}, {"chromium", acceptChromium}} {
+	for _, bc := range []struct{ name, accept string }{{"reader", acceptReader}, {"feedparser", acceptFeedparse}, {"curl", "*/*"}, {"chromium", acceptChromium}} {
 		accept := []string{bc.accept}
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()

@@ -296,3 +296,20 @@ func BenchmarkHandler304WithPages(b *testing.B) {
 		})
 	}
 }
+
+// Metrics count a page under the format of the URL it answers.
+func TestHandler_PageResponsesAreCounted(t *testing.T) {
+	h, _, _, _ := newPageServer(t)
+	fh := h.(*feeds.Handler)
+	seen := map[string]int{}
+	fh.Observe = func(f feeds.Format, code int) { seen[fmt.Sprintf("%s %d", f, code)]++ }
+	tab := []string{"Sec-Fetch-Dest", "document"}
+	etag := serve(fh, "GET", "/feeds/press.atom", tab...).Header().Get("Etag")
+	serve(fh, "GET", "/feeds/press.atom", append([]string{"If-None-Match", etag}, tab...)...)
+	serve(fh, "GET", "/feeds/press.json", tab...)
+	serve(fh, "GET", "/feeds/sports.rss", tab...)
+	want := map[string]int{"atom 200": 1, "atom 304": 1, "json 200": 1, " 404": 1}
+	if fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Errorf("observed %v, want %v", seen, want)
+	}
+}
