@@ -46,7 +46,7 @@ type feedPage struct {
 	layout
 	Title, Description string
 	URL                string // the feed URL opened, to copy into a reader
-	BoardURL           string // the board's list on the site
+	BoardURL           string // the board's list on the site (the site's home for all)
 	Lang               string // the posts' language when not English
 	Others             []formatLink
 	Items              []feedPageItem
