@@ -62,6 +62,12 @@ type Server struct {
 	// rightmost entry is used). Empty means the connection's address, which
 	// is right when nothing sits in front of msitfeed.
 	ClientIPHeader string
+	// WebSub, if set, is the WebSub hub, served at POST /websub behind
+	// WebSubLimit per client address (zero fields take their defaults: 30
+	// at once, then 1 every 6 seconds, 10000 addresses remembered); past
+	// it: 429.
+	WebSub      http.Handler
+	WebSubLimit RateLimit
 	// AccessLog logs every request at Info level (else at Debug).
 	AccessLog bool
 	// AccessLines, if set, takes the request lines of AccessLog instead of
@@ -78,6 +84,7 @@ type Server struct {
 	clients *limiter    // POST /subscribe per client address
 	inboxes *limiter    // confirmation mails per subscriber address
 	outbox  *background // confirmation mails being sent
+	hubbers *limiter    // POST /websub per client address
 }
 
 // New parses the page templates and builds the routes. A template error is
@@ -123,6 +130,9 @@ func New(s Server) (*Server, error) {
 	}
 	if srv.subscriptions() {
 		srv.routeSubscriptions(mux)
+	}
+	if srv.WebSub != nil {
+		srv.routeWebSub(mux)
 	}
 	srv.mux = mux
 	return srv, nil
