@@ -111,3 +111,33 @@ func TestCrawlRevisitKeepsADateThePageNeverShowed(t *testing.T) {
 		t.Errorf("after the revisit: date %v from %q body %q", it.Published, it.DateFrom, it.Body)
 	}
 }
+
+// TestSaveGivesEveryItemItsOwnUpdatedInstant: a feed's entries must not
+// share an updated value, however fast posts are stored: with a clock that
+// does not move, or moves by less than the column keeps, each save is still
+// stamped a millisecond after the last.
+func TestSaveGivesEveryItemItsOwnUpdatedInstant(t *testing.T) {
+	for _, step := range []time.Duration{0, 300 * time.Microsecond} {
+		store, _ := openCacheTestStore(t)
+		now := time.Date(2026, 10, 2, 9, 0, 0, 123456789, KST)
+		store.Now = func() time.Time { now = now.Add(step); return now }
+		seen := map[string]bool{}
+		for i := range 50 {
+			it := Item{Board: "press", ID: int64(i + 1), Title: "T", URL: "https://www.msit.go.kr/x", Published: now}
+			if _, err := store.Save(context.Background(), it, ""); err != nil {
+				t.Fatal(err)
+			}
+		}
+		items, err := store.Items(context.Background(), "press", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			s := feedInstant(it.Updated).Format(time.RFC3339Nano)
+			if seen[s] {
+				t.Fatalf("clock step %v: two items updated at %s", step, s)
+			}
+			seen[s] = true
+		}
+	}
+}

@@ -297,7 +297,7 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(updated), '') FROM items`).Scan(&latest); err != nil {
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
 	}
-	stamp := now
+	stamp := now.Truncate(time.Millisecond) // the precision the column keeps
 	if l := parseTime(latest); !stamp.After(l) {
 		stamp = l.Add(time.Millisecond)
 	}

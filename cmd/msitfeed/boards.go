@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"text/tabwriter"
-
 )
 
 // runBoards runs `msitfeed boards`: ids, item count, newest post, last crawl

@@ -21,7 +21,7 @@ import (
 // the site can take.
 type postFacts struct {
 	title, link, date, dept, bodyText string
-	attachments                        []string
+	attachments                       []string
 }
 
 func shapeTruth(siteURL string, posts []msittest.Post) map[string]postFacts {
