@@ -100,6 +100,9 @@ commands:
   subscribers add|remove|show|set|list|import|export ...
   digest preview|send|status ...
   dkim                           the DNS TXT record to publish for mail.dkim_key
+  websub list [--format table|json]
+                                 WebSub subscriptions: topic, callback, lease
+                                 end, last delivery and its status
   demo                           the whole pipeline against bundled sample pages, offline
   version                        print the version
 `
@@ -161,6 +164,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runDKIM(configPath, rest)
 	case "demo":
 		return m.runDemo(ctx, configPath, rest)
+	case "websub":
+		return m.runWebSub(ctx, configPath, rest)
 	}
 	return usagef("unknown command %q (see msitfeed --help)", cmd)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/msitfeed/msitfeed/internal/config"
 	"github.com/msitfeed/msitfeed/internal/ops"
 	"github.com/msitfeed/msitfeed/internal/web"
+	"github.com/msitfeed/msitfeed/internal/websub"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/scheduler"
 )
@@ -61,6 +62,7 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		Limit:     cfg.Feeds.Limit,
 		Page:      pages,
 		Logger:    log,
+		Hubs:      websubHubs(cfg),
 	})
 	if err != nil {
 		return err
@@ -69,6 +71,12 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 	metrics := ops.NewMetricsFor(store.Registry)
 	feedHandler := feeds.NewHandler(cache)
 	feedHandler.Observe = metrics.ObserveFeed
+	// The hub stops after the HTTP server and the scheduler.
+	hub, stopHub, err := m.startHub(ctx, cfg, store, cache, metrics)
+	if err != nil {
+		return err
+	}
+	defer stopHub()
 	interval, err := crawlInterval(cfg.Schedule.Crawl)
 	if err != nil {
 		return err
@@ -95,7 +103,8 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 	srv, err := web.New(web.Server{
 		Store:          store,
 		Boards:         store.Registry,
-		Feeds:          feedHandler,
+		Feeds:          withFeedLinks(hub, feedHandler),
+		WebSub:         hubEndpoint(hub),
 		Metrics:        metrics.Handler(),
 		Ready:          &ops.Readiness{DB: d, Store: store, Interval: interval},
 		BaseURL:        cfg.BaseURL,
@@ -122,7 +131,7 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 
 	var sched *scheduler.Scheduler
 	if withScheduler {
-		sched, err = m.newScheduler(cfg, d, store, cache, metrics)
+		sched, err = m.newScheduler(cfg, d, store, cache, metrics, hub)
 		if err != nil {
 			return err
 		}
@@ -172,12 +181,12 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 }
 
 // newScheduler builds the crawl and digest jobs.
-func (m *Main) newScheduler(cfg config.Config, d *sql.DB, store *feeds.Store, cache *feeds.Cache, metrics *ops.Metrics) (*scheduler.Scheduler, error) {
+func (m *Main) newScheduler(cfg config.Config, d *sql.DB, store *feeds.Store, cache *feeds.Cache, metrics *ops.Metrics, hub *websub.Hub) (*scheduler.Scheduler, error) {
 	crawler, err := m.newCrawler(cfg, store)
 	if err != nil {
 		return nil, err
 	}
-	crawler.OnRun = metrics.ObserveCrawl
+	crawler.OnRun = crawlObserver(metrics, hub)
 	s := scheduler.New(d, m.logger())
 	s.OnRun = metrics.ObserveJob
 	if err := s.Add(scheduler.Job{
