@@ -44,16 +44,16 @@ type dkimSigner struct {
 	key      crypto.Signer
 }
 
-// errNoDKIM says mail.dkim_* is not set.
-var errNoDKIM = errors.New("DKIM is not configured: set mail.dkim_domain, mail.dkim_selector and mail.dkim_key")
+// ErrNoDKIM says mail.dkim_* is not set: mail is not signed.
+var ErrNoDKIM = errors.New("DKIM is not configured: set mail.dkim_domain, mail.dkim_selector and mail.dkim_key")
 
 // loadDKIM reads the key of cfg with go-mail's PrivKeyFromPEM. It returns
-// errNoDKIM when none of the three keys is set, and an error naming the
+// ErrNoDKIM when none of the three keys is set, and an error naming the
 // key to fix for a partial setting or a key DKIM cannot use (the config
 // package refuses the same at start; a Mailer may be made without it).
 func loadDKIM(cfg config.Mail) (*dkimSigner, error) {
 	if cfg.DKIMDomain == "" && cfg.DKIMSelector == "" && cfg.DKIMKey == "" {
-		return nil, errNoDKIM
+		return nil, ErrNoDKIM
 	}
 	for _, k := range []struct{ name, value string }{
 		{"mail.dkim_domain", cfg.DKIMDomain}, {"mail.dkim_selector", cfg.DKIMSelector}, {"mail.dkim_key", cfg.DKIMKey},
@@ -213,10 +213,9 @@ type DKIMRecord struct {
 	Key string
 }
 
-// ErrNoDKIM is returned by NewDKIMRecord when mail.dkim_* is not set.
-var ErrNoDKIM = errNoDKIM
 
-// NewDKIMRecord reads the key of cfg and returns the record to publish.
+// NewDKIMRecord reads the key of cfg and returns the record to publish;
+// ErrNoDKIM when mail.dkim_* is not set.
 func NewDKIMRecord(cfg config.Mail) (DKIMRecord, error) {
 	d, err := loadDKIM(cfg)
 	if err != nil {

@@ -134,7 +134,7 @@ func New(ctx context.Context, cfg config.Config, d *sql.DB) (*Mailer, error) {
 			return nil, fmt.Errorf("mailer: mail.reply_to %q: %w", cfg.Mail.ReplyTo, err)
 		}
 	}
-	if m.dkim, err = loadDKIM(cfg.Mail); errors.Is(err, errNoDKIM) {
+	if m.dkim, err = loadDKIM(cfg.Mail); errors.Is(err, ErrNoDKIM) {
 		m.dkim = nil
 	} else if err != nil {
 		return nil, fmt.Errorf("mailer: %w", err)
