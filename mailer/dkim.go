@@ -213,7 +213,6 @@ type DKIMRecord struct {
 	Key string
 }
 
-
 // NewDKIMRecord reads the key of cfg and returns the record to publish;
 // ErrNoDKIM when mail.dkim_* is not set.
 func NewDKIMRecord(cfg config.Mail) (DKIMRecord, error) {
