@@ -374,3 +374,49 @@ func (e *env) closeHub() {
 		e.t.Fatal(err)
 	}
 }
+
+// TestTwoHubsOnOneDatabaseDeliverOnce runs a second hub on its own handle
+// of the database, as a second serve --no-scheduler would: both take
+// subscriptions, one publishes, and when it stops the other takes over.
+func TestTwoHubsOnOneDatabaseDeliverOnce(t *testing.T) {
+	e := newEnv(t, func(o *websub.Options) { o.PollInterval = 20 * time.Millisecond })
+	first := e.hub
+	other, err := db.Open(context.Background(), e.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	second := e.startHub(feeds.NewStore(other), websub.Options{
+		Feeds: feeds.Options{BaseURL: baseURL}, Local: true, AllowPrivate: true,
+		PollInterval: 20 * time.Millisecond, Now: e.clock.Now, Observe: e.events.observe,
+	})
+	s := newSubscriber(t)
+	e.subscribe(s, topic("press", feeds.FormatRSS), "", "") // through the second hub's endpoint
+
+	e.crawler.OnRun = func(r feeds.CrawlRun) {
+		first.CrawlRun(r)
+		second.CrawlRun(r)
+	}
+	title := e.publish()
+	if d := s.next(2 * time.Second); !contains(d.body, title) {
+		t.Error("the delivery lacks the new post")
+	}
+	e.events.wait(t, websub.EventDelivery, "delivered", 1)
+
+	// The first hub published; once it stops, the second takes over and
+	// publishes the next change, once.
+	e.hub = first
+	e.closeHub()
+	title = e.publish()
+	if d := s.next(2 * time.Second); !contains(d.body, title) {
+		t.Error("the second hub did not publish after the first stopped")
+	}
+	e.events.wait(t, websub.EventDelivery, "delivered", 2)
+	// Both hubs poll every 20 ms: a second delivery of either change
+	// would have come by now.
+	second.Close(context.Background())
+	s.none()
+	if n := e.events.count(websub.EventDelivery, "delivered"); n != 2 {
+		t.Errorf("%d deliveries of two changes to one subscriber, want 2", n)
+	}
+}

@@ -2,15 +2,56 @@ package websub
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // sweepEvery is how often expired subscriptions are deleted.
 const sweepEvery = time.Hour
+
+// lockName is the lock (internal/db) of the one process that publishes:
+// two serve processes on one database (one with --no-scheduler) both take
+// subscriptions, but only the holder delivers, so no subscriber gets a
+// change twice.
+const lockName = "websub-publisher"
+
+// lockTTL is how long the publisher lock outlives its holder's last check.
+func (h *Hub) lockTTL() time.Duration { return max(30*time.Second, 3*h.opts.PollInterval) }
+
+// holdLock takes or extends the publisher lock and reports whether this
+// hub holds it. A hub that takes it over from another process reads the
+// versions that one published, and goes on from there.
+func (h *Hub) holdLock(ctx context.Context) (bool, error) {
+	err := db.Acquire(ctx, h.db.db, lockName, h.owner, h.lockTTL())
+	if errors.Is(err, db.ErrLocked) {
+		if h.publisher {
+			h.opts.Logger.Warn("websub: another process publishes now", "err", err)
+		}
+		h.publisher = false
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !h.publisher {
+		pubd, err := h.db.published(ctx)
+		if err != nil {
+			return false, err
+		}
+		h.mu.Lock()
+		for slug, v := range pubd {
+			h.pubd[slug] = v
+		}
+		h.mu.Unlock()
+		h.publisher = true
+	}
+	return true, nil
+}
 
 // watch publishes the boards whose version moved: at every PollInterval,
 // and at once when poked (by CrawlRun, or by Start).
@@ -48,6 +89,9 @@ func (h *Hub) watch() {
 // by another process, once its version has held still between two reads,
 // which mostly spares subscribers a document per post of one crawl.
 func (h *Hub) check(ctx context.Context) error {
+	if publisher, err := h.holdLock(ctx); err != nil || !publisher {
+		return err
+	}
 	vs, err := h.feeds.Versions(ctx)
 	if err != nil {
 		return err

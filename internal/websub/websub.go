@@ -20,12 +20,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // Path is where the hub is served, under the base URL.
@@ -85,8 +88,9 @@ type Options struct {
 	Backoff time.Duration
 	// PollInterval is how often the board versions are read [2s].
 	PollInterval time.Duration
-	// QueueSize bounds the deliveries and verifications waiting for a
-	// worker [4096 and 256]; a full verification queue answers 503.
+	// QueueSize bounds the deliveries and pings waiting for a worker
+	// [4096]; the watcher waits when it is full. (At most 256 requests
+	// wait for their verification; past them the endpoint answers 503.)
 	QueueSize int
 
 	// UserAgent is sent with every request ["msitfeed WebSub hub"].
@@ -173,6 +177,10 @@ type Hub struct {
 	pubd    map[string]int64 // board versions published
 	started bool
 
+	// Used by the watcher alone.
+	owner     string // of the publisher lock: host:pid:random
+	publisher bool   // this hub held the publisher lock at its last check
+
 	ctx     context.Context
 	cancel  context.CancelFunc
 	closing sync.Once
@@ -209,6 +217,8 @@ func New(fs *feeds.Store, opts Options) (*Hub, error) {
 	if opts.Local {
 		h.url = ts.baseText + Path
 	}
+	host, _ := os.Hostname()
+	h.owner = fmt.Sprintf("%s:%d:%x", host, os.Getpid(), rand.Uint32())
 	h.callbacks = newClient(opts.Timeout, !opts.AllowPrivate)
 	h.hubs = newClient(opts.Timeout, false)
 	return h, nil
@@ -329,6 +339,14 @@ func (h *Hub) Close(ctx context.Context) error {
 			h.timers.Wait()
 			close(h.results)
 			h.rec.Wait()
+			if h.publisher {
+				// Another process may take over at once.
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := db.Release(ctx, h.db.db, lockName, h.owner); err != nil {
+					h.opts.Logger.Warn("websub: release the publisher lock", "err", err)
+				}
+				cancel()
+			}
 			close(h.closed)
 		}()
 	})
