@@ -33,7 +33,12 @@ type Options struct {
 	// connection or process has written; 500ms if 0.
 	CheckInterval time.Duration
 	// MaxBytes bounds the rendered bytes the cache keeps; 64 MiB if 0.
+	// Filtered feeds (?filter=...) have a budget of their own, a quarter of
+	// it, so that they never push out the feeds themselves.
 	MaxBytes int64
+	// MaxFiltered bounds the filtered documents the cache keeps (the least
+	// recently used go first); 256 if 0.
+	MaxFiltered int
 	// Logger receives the causes of 500 responses; nothing is logged if nil.
 	Logger *slog.Logger
 	// Hubs are the WebSub hubs of every feed: RSS and Atom link to each
@@ -50,6 +55,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = 64 << 20
+	}
+	if o.MaxFiltered <= 0 {
+		o.MaxFiltered = 256
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -74,6 +82,13 @@ type Entry struct {
 	// Page marks the HTML page of the feed (BuildPage) rather than the
 	// feed document.
 	Page bool
+	// Filter is the canonical query of the keyword filter of a filtered
+	// feed (Filter.Query), "" for the feed itself.
+	Filter string
+
+	// expires is when a document filtered by filter_time changes by the
+	// clock alone; zero for any other.
+	expires time.Time
 
 	// Header values prepared once so serving allocates nothing for them.
 	contentType, etag, gzipETag, lastModified, length, gzipLength []string
@@ -83,11 +98,16 @@ type Entry struct {
 // BuildEntry reads the latest limit items of board (a slug or AllSlug) and
 // renders them in format, with their compressed form and validators.
 func BuildEntry(ctx context.Context, store *Store, opts Options, board string, format Format, limit int) (*Entry, error) {
+	return buildEntry(ctx, store, opts, board, format, limit, nil)
+}
+
+// buildEntry is BuildEntry with the posts f keeps (all for a nil f).
+func buildEntry(ctx context.Context, store *Store, opts Options, board string, format Format, limit int, f *Filter) (*Entry, error) {
 	opts = opts.withDefaults()
 	if err := checkFeed(store.Registry, board, format, limit); err != nil {
 		return nil, err
 	}
-	meta, items, err := loadFeed(ctx, store, opts, board, format, limit)
+	meta, items, err := loadFeed(ctx, store, opts, board, format, limit, f)
 	if err != nil {
 		return nil, err
 	}
@@ -95,12 +115,19 @@ func BuildEntry(ctx context.Context, store *Store, opts Options, board string, f
 	if err != nil {
 		return nil, fmt.Errorf("build %s.%s: %w", board, format, err)
 	}
-	return newEntry(board, format, limit, body, feedTime(meta.Updated))
+	e, err := newEntry(board, format, limit, body, feedTime(meta.Updated))
+	if err != nil || f == nil {
+		return e, err
+	}
+	markFiltered(e, f, items)
+	return e, nil
 }
 
 // loadFeed reads what the feed of board in format with limit items says:
-// its meta and its items; opts has its defaults.
-func loadFeed(ctx context.Context, store *Store, opts Options, board string, format Format, limit int) (FeedMeta, []Item, error) {
+// its meta and its items; opts has its defaults. With a filter f, the
+// items are the first limit that f keeps of the newest MaxLimit, and the
+// self link carries f's query.
+func loadFeed(ctx context.Context, store *Store, opts Options, board string, format Format, limit int, f *Filter) (FeedMeta, []Item, error) {
 	boards, err := store.Boards(ctx)
 	if err != nil {
 		return FeedMeta{}, nil, fmt.Errorf("build %s.%s: %w", board, format, err)
@@ -115,7 +142,7 @@ func loadFeed(ctx context.Context, store *Store, opts Options, board string, for
 			changed = v.Changed
 		}
 	}
-	items, err := store.Items(ctx, board, limit)
+	items, err := loadItems(ctx, store, board, limit, f)
 	if err != nil {
 		return FeedMeta{}, nil, fmt.Errorf("build %s.%s: %w", board, format, err)
 	}
@@ -135,7 +162,9 @@ func loadFeed(ctx context.Context, store *Store, opts Options, board string, for
 			updated = store.Now()
 		}
 	}
-	return opts.Meta(boards, board, format, limit, updated), items, nil
+	meta := opts.Meta(boards, board, format, limit, updated)
+	meta.SelfURL = withQuery(meta.SelfURL, f.Query())
+	return meta, items, nil
 }
 
 func newEntry(board string, format Format, limit int, body []byte, updated time.Time) (*Entry, error) {
@@ -219,6 +248,8 @@ type Cache struct {
 	bytes   int64
 
 	builds atomic.Int64 // documents rendered, for tests
+
+	filtered filteredCache // documents of filtered feeds (filtercache.go)
 }
 
 type cacheKey struct {
@@ -249,6 +280,7 @@ func NewCache(ctx context.Context, store *Store, opts Options) (*Cache, error) {
 		flights:     map[cacheKey]*flight{},
 		gens:        map[string]uint64{},
 	}
+	c.filtered.init(c.opts)
 	if err := c.refresh(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("start feed cache: %w", err)
@@ -382,6 +414,7 @@ func (c *Cache) keep(key cacheKey, e *Entry) {
 func (c *Cache) Invalidate(boards ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.filtered.drop(boards)
 	if len(boards) == 0 {
 		clear(c.entries)
 		c.bytes = 0

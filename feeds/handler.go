@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +21,9 @@ const HandlerPattern = "GET /feeds/{file}"
 
 // Handler serves GET and HEAD /feeds/{board}.{rss|atom|json}[?limit=N] from
 // a Cache, with validators (ETag, Last-Modified), conditional requests and
-// pre-compressed gzip.
+// pre-compressed gzip. RSSHub's filter parameters (filter.go) make a
+// filtered feed, a document of its own served the same way from a bounded
+// part of the cache (filtered.go).
 //
 // When the cache's options have a Page renderer, a browser tab opening a
 // feed URL (wantsPage: "Sec-Fetch-Dest: document", or an Accept field that
@@ -71,7 +74,8 @@ func init() {
 }
 
 // ServeHTTP serves one feed. An unknown board or format is a 404; a limit
-// that is not an integer from 1 to MaxLimit is a 400.
+// that is not an integer from 1 to MaxLimit, or a filter parameter that
+// cannot be used, is a 400.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -89,26 +93,54 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			strings.Join(h.cache.store.Registry.Slugs(), ", ")+" or all", http.StatusNotFound)
 		return
 	}
+	page := h.opts.Page != nil && wantsPage(r.Header["Sec-Fetch-Dest"], r.Header["Accept"])
 	limit := h.opts.Limit
-	if r.URL.RawQuery != "" {
-		if q := r.URL.Query(); q.Has("limit") {
-			n, err := strconv.Atoi(q.Get("limit"))
-			if err != nil || n < 1 || n > MaxLimit {
-				h.observe(format, http.StatusBadRequest)
-				http.Error(w, fmt.Sprintf("bad limit %q: must be an integer from 1 to %d", q.Get("limit"), MaxLimit),
-					http.StatusBadRequest)
-				return
-			}
-			limit = n
+	if raw := r.URL.RawQuery; raw != "" {
+		if mayFilter(raw) {
+			h.serveFiltered(w, r, board, format, page, raw)
+			return
+		}
+		var ok bool
+		if limit, ok = h.limit(w, format, r.URL.Query()); !ok {
+			return
 		}
 	}
 	var e *Entry
 	var err error
-	if h.opts.Page != nil && wantsPage(r.Header["Sec-Fetch-Dest"], r.Header["Accept"]) {
+	if page {
 		e, err = h.cache.Page(r.Context(), board, format, limit)
 	} else {
 		e, err = h.cache.Get(r.Context(), board, format, limit)
 	}
+	h.answer(w, r, board, format, limit, e, err)
+}
+
+// limit returns the limit of the query q (the default when it has none),
+// or answers 400 and reports false.
+func (h *Handler) limit(w http.ResponseWriter, format Format, q url.Values) (int, bool) {
+	if !q.Has("limit") {
+		return h.opts.Limit, true
+	}
+	n, err := parseLimit(q.Get("limit"))
+	if err != nil {
+		h.observe(format, http.StatusBadRequest)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return 0, false
+	}
+	return n, true
+}
+
+// parseLimit reads a limit parameter: an integer from 1 to MaxLimit.
+func parseLimit(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxLimit {
+		return 0, fmt.Errorf("bad limit %q: must be an integer from 1 to %d", v, MaxLimit)
+	}
+	return n, nil
+}
+
+// answer serves e, or the error that came instead of it.
+func (h *Handler) answer(w http.ResponseWriter, r *http.Request, board string, format Format, limit int, e *Entry, err error) {
 	if err != nil {
 		if errors.Is(err, ErrUnknownFeed) {
 			h.observe(format, http.StatusNotFound)

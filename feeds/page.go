@@ -21,6 +21,10 @@ type FeedPage struct {
 	// order of Formats, the one opened included.
 	Links []FeedLink
 	Items []Item // newest first, as in the document
+	// Filter is the keyword filter of a filtered feed as a query
+	// (Filter.Query), "" for the feed itself; Meta.SelfURL and Links
+	// carry it.
+	Filter string
 }
 
 // FeedLink is the URL of a feed in one format.
@@ -52,6 +56,11 @@ var pageTypeValue = []string{"text/html; charset=utf-8"}
 // changes with msitfeed's templates as well as with the data, so its ETag,
 // a hash of its bytes, is its only validator.
 func BuildPage(ctx context.Context, store *Store, opts Options, board string, format Format, limit int) (*Entry, error) {
+	return buildPage(ctx, store, opts, board, format, limit, nil)
+}
+
+// buildPage is BuildPage with the posts f keeps (all for a nil f).
+func buildPage(ctx context.Context, store *Store, opts Options, board string, format Format, limit int, f *Filter) (*Entry, error) {
 	opts = opts.withDefaults()
 	if opts.Page == nil {
 		return nil, fmt.Errorf("build page of %s.%s: %w", board, format, errNoPageRenderer)
@@ -59,14 +68,15 @@ func BuildPage(ctx context.Context, store *Store, opts Options, board string, fo
 	if err := checkFeed(store.Registry, board, format, limit); err != nil {
 		return nil, err
 	}
-	meta, items, err := loadFeed(ctx, store, opts, board, format, limit)
+	meta, items, err := loadFeed(ctx, store, opts, board, format, limit, f)
 	if err != nil {
 		return nil, err
 	}
-	p := FeedPage{Meta: meta, Format: format, Items: items}
-	for _, f := range Formats() {
+	p := FeedPage{Meta: meta, Format: format, Items: items, Filter: f.Query()}
+	for _, other := range Formats() {
 		// The self link of the feed in that format, as Meta writes it.
-		p.Links = append(p.Links, FeedLink{Format: f, URL: opts.Meta(nil, board, f, limit, meta.Updated).SelfURL})
+		self := withQuery(opts.Meta(nil, board, other, limit, meta.Updated).SelfURL, f.Query())
+		p.Links = append(p.Links, FeedLink{Format: other, URL: self})
 	}
 	body, err := opts.Page.RenderFeedPage(p)
 	if err != nil {
@@ -86,6 +96,9 @@ func BuildPage(ctx context.Context, store *Store, opts Options, board string, fo
 			// Without spare capacity, as the values of newEntry.
 			e.header[http.CanonicalHeaderKey(k)] = slices.Clip(slices.Clone(v))
 		}
+	}
+	if f != nil {
+		markFiltered(e, f, items)
 	}
 	return e, nil
 }
