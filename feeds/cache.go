@@ -163,7 +163,12 @@ func loadFeed(ctx context.Context, store *Store, opts Options, board string, for
 		}
 	}
 	meta := opts.Meta(boards, board, format, limit, updated)
-	meta.SelfURL = withQuery(meta.SelfURL, f.Query())
+	if f != nil {
+		meta.SelfURL = withQuery(meta.SelfURL, f.Query())
+		// A hub takes the feeds themselves as topics, not filtered ones:
+		// a filtered feed names none rather than one that would refuse it.
+		meta.Hubs = nil
+	}
 	return meta, items, nil
 }
 

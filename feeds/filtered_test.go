@@ -102,6 +102,23 @@ func TestHandler_FilteredSelfLinks(t *testing.T) {
 	}
 }
 
+// WebSub hubs take the feeds themselves as topics: a filtered feed names
+// no hub, where the feed names them all.
+func TestHandler_FilteredFeedsNameNoHub(t *testing.T) {
+	opts := handlerTestOptions
+	opts.Hubs = []string{"https://feeds.example.org/websub"}
+	h, _, _ := newFilterServer(t, renderFixture(), opts)
+	for _, format := range feeds.Formats() {
+		path := "/feeds/press." + string(format)
+		if body := serve(h, "GET", path).Body.String(); !strings.Contains(body, "https://feeds.example.org/websub") {
+			t.Errorf("%s names no hub", path)
+		}
+		if body := serve(h, "GET", path+"?filter=6G").Body.String(); strings.Contains(body, "websub") || !strings.Contains(body, "6G strategy") {
+			t.Errorf("%s?filter=6G names a hub or lost its post:\n%s", path, body)
+		}
+	}
+}
+
 func TestHandler_RefusesBadFilters(t *testing.T) {
 	mux, _ := newFeedServer(t, renderFixture())
 	long := strings.Repeat("x", feeds.MaxPatternBytes+1)
