@@ -123,7 +123,11 @@ func (h *Hub) check(ctx context.Context) error {
 		h.mu.Unlock()
 		return err
 	}
-	if err := h.db.setPublished(ctx, next); err != nil {
+	// Recorded even when the hub is stopping: the deliveries are queued,
+	// and a hub taking over must not queue them again.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := h.db.setPublished(wctx, next); err != nil {
 		return err
 	}
 	h.mu.Lock()
