@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/msitfeed/msitfeed/feeds"
@@ -50,7 +51,14 @@ type feedPage struct {
 	Lang               string // the posts' language when not English
 	Others             []formatLink
 	Items              []feedPageItem
+	// Filter is the keyword filter of a filtered feed, one parameter =
+	// value after another, decoded; Unfiltered the same feed without it.
+	Filter     []filterParam
+	Unfiltered string
 }
+
+// filterParam is one parameter of a feed's filter, as the reader typed it.
+type filterParam struct{ Name, Value string }
 
 // formatLink is the same feed in another format.
 type formatLink struct{ Name, URL string }
@@ -80,6 +88,10 @@ func (fp *FeedPages) RenderFeedPage(p feeds.FeedPage) ([]byte, error) {
 	}
 	if l := p.Meta.Language; l != "" && l != "en" && !strings.HasPrefix(l, "en-") {
 		data.Lang = l
+	}
+	if p.Filter != "" {
+		data.Filter = decodeFilter(p.Filter)
+		data.Unfiltered = strings.TrimRight(strings.TrimSuffix(p.Meta.SelfURL, p.Filter), "?&")
 	}
 	for _, l := range p.Links {
 		if l.Format != p.Format {
@@ -115,6 +127,20 @@ func (fp *FeedPages) RenderFeedPage(p feeds.FeedPage) ([]byte, error) {
 		return nil, fmt.Errorf("render feed page: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// decodeFilter splits a canonical filter query (feeds.Filter.Query) into
+// its parameters, decoded, in order.
+func decodeFilter(query string) []filterParam {
+	var out []filterParam
+	for _, kv := range strings.Split(query, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if dv, err := url.QueryUnescape(v); err == nil {
+			v = dv
+		}
+		out = append(out, filterParam{Name: k, Value: v})
+	}
+	return out
 }
 
 // FeedPageHeader returns the fields every page of Server.page carries: the

@@ -34,10 +34,19 @@ type opmlFeed struct {
 }
 
 // handleOPML lists the feeds of every board and of all boards in one format
-// (?format=rss, the default, atom or json).
+// (?format=rss, the default, atom or json). The limit and filter parameters
+// given to it (feeds.FeedQuery) are carried onto every feed URL it lists,
+// so one import follows every board through the same filter; a bad one is
+// a 400.
 func (s *Server) handleOPML(w http.ResponseWriter, r *http.Request) {
 	format := feeds.FormatRSS
-	if f := r.URL.Query().Get("format"); f != "" {
+	query := r.URL.Query()
+	carried, err := feeds.FeedQuery(query)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	if f := query.Get("format"); f != "" {
 		var ok bool
 		if format, ok = feeds.ParseFormat(f); !ok {
 			http.Error(w, fmt.Sprintf("bad format %q: use rss, atom or json", f), http.StatusBadRequest)
@@ -54,7 +63,11 @@ func (s *Server) handleOPML(w http.ResponseWriter, r *http.Request) {
 		Docs: "http://opml.org/spec2.opml"}
 	for _, slug := range append(s.Boards.Slugs(), feeds.AllSlug) {
 		m := opts.Meta(boards, slug, format, 0, time.Time{})
-		doc.Feeds = append(doc.Feeds, opmlFeed{Type: "rss", Text: m.Title, Title: m.Title, XMLURL: m.SelfURL, HTMLURL: m.SiteURL})
+		self := m.SelfURL
+		if carried != "" {
+			self += "?" + carried
+		}
+		doc.Feeds = append(doc.Feeds, opmlFeed{Type: "rss", Text: m.Title, Title: m.Title, XMLURL: self, HTMLURL: m.SiteURL})
 	}
 	out, err := xml.MarshalIndent(doc, "", "  ")
 	if err != nil {
