@@ -156,6 +156,7 @@ var migrationTables = map[string][]string{
 	"0006_seq.sql": {"column items.seq", "index items_seq", "column digests.seq_start", "column digests.seq_end", "index items_updated"},
 	"0007_websub.sql": {"websub_subscriptions", "index websub_subscriptions_board", "index websub_subscriptions_host",
 		"index websub_subscriptions_expires", "websub_published"},
+	"0008_match.sql": {"column subscribers.match_pattern", "column deliveries.match_pattern"},
 }
 
 // schemaState says which migrations are recorded and whether each one's

@@ -32,6 +32,8 @@ import (
 //	created, confirmed, unsubscribed
 //	              RFC 3339 times (or 2006-01-02); empty = the time of the import
 //	              (confirmed only for active rows, unsubscribed only for unsubscribed ones)
+//	match         keyword filter: a regular expression a post's title or summary
+//	              must match (see Subscriber.Match); empty = every post
 //
 // Export writes exactly these columns, so an export imports back into an
 // empty database as the same list: unsubscribed and bounced rows come back
@@ -88,7 +90,7 @@ var ErrInvalidRows = errors.New("invalid rows")
 var ErrBadFile = errors.New("cannot import file")
 
 // csvColumns are the columns Export writes and Import reads, in export order.
-var csvColumns = []string{"email", "name", "boards", "status", "origin", "created", "confirmed", "unsubscribed"}
+var csvColumns = []string{"email", "name", "boards", "status", "origin", "created", "confirmed", "unsubscribed", "match"}
 
 // importBatch is how many rows one INSERT statement carries.
 const importBatch = 200
@@ -269,7 +271,7 @@ func (s *Subscribers) insertRows(ctx context.Context, rows []importRow, rep *Imp
 			}
 		}
 	}()
-	args := make([]any, 0, importBatch*10)
+	args := make([]any, 0, importBatch*strings.Count(valuesRow, "?"))
 	for len(fresh) > 0 {
 		n := min(len(fresh), importBatch)
 		st := &batch
@@ -520,6 +522,9 @@ func (c columns) row(rec []string, boards *feeds.Registry, now time.Time) (impor
 	if sub.Boards, err = ParseBoardsFor(boards, get("boards")); err != nil {
 		return importRow{}, err
 	}
+	if sub.Match, err = CheckMatch(get("match")); err != nil {
+		return importRow{}, err
+	}
 	if v := strings.ToLower(get("status")); v != "" {
 		sub.Status = Status(v)
 		if !validSubscriberStatus(sub.Status) {
@@ -673,7 +678,7 @@ func (s *Subscribers) Export(ctx context.Context, w io.Writer, format string) er
 
 // WriteSubscribers writes subs as CSV (format "csv" or "") with the columns
 // Import reads, or as a JSON array ("json") of objects with the same names
-// (boards an array, [] for all boards; empty times left out).
+// (boards an array, [] for all boards; empty times and match left out).
 func WriteSubscribers(w io.Writer, format string, subs []Subscriber) error {
 	switch format {
 	case "", "csv":
@@ -689,7 +694,7 @@ func writeCSV(w io.Writer, subs []Subscriber) error {
 	cw.Write(csvColumns)
 	for _, sub := range subs {
 		cw.Write([]string{sub.Email, sub.Name, joinBoards(sub.Boards), string(sub.Status), string(sub.Origin),
-			formatSubTime(sub.Created), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed)})
+			formatSubTime(sub.Created), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed), sub.Match})
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
@@ -708,6 +713,7 @@ type subscriberJSON struct {
 	Created      string   `json:"created"`
 	Confirmed    string   `json:"confirmed,omitempty"`
 	Unsubscribed string   `json:"unsubscribed,omitempty"`
+	Match        string   `json:"match,omitempty"`
 }
 
 func writeJSON(w io.Writer, subs []Subscriber) error {
@@ -725,6 +731,7 @@ func writeJSON(w io.Writer, subs []Subscriber) error {
 		b, err := json.Marshal(subscriberJSON{
 			Email: sub.Email, Name: sub.Name, Boards: boards, Status: sub.Status, Origin: sub.Origin,
 			Created: formatSubTime(sub.Created), Confirmed: formatSubTime(sub.Confirmed), Unsubscribed: formatSubTime(sub.Unsubscribed),
+			Match: sub.Match,
 		})
 		if err != nil {
 			return fmt.Errorf("write json: %w", err)

@@ -49,7 +49,8 @@ type digestPlan struct {
 	Period     DigestPeriod
 	Items      []feeds.Item
 	Deliveries []newDelivery
-	Active     int // active subscribers
+	Active     int  // active subscribers
+	Matching   bool // some active subscriber has a keyword filter
 }
 
 // nothing says in one line why plan makes no digest.
@@ -61,6 +62,8 @@ func (plan digestPlan) nothing() string {
 		return "nothing new to send: no posts since the last digest at " + plan.Period.Start.In(feeds.KST).Format("2006-01-02 15:04 KST")
 	case plan.Active == 0:
 		return fmt.Sprintf("nothing sent: %s, but there is no active subscriber", newPosts(len(plan.Items)))
+	case plan.Matching:
+		return fmt.Sprintf("nothing sent: %s, but no active subscriber wants them (their boards and keyword filters)", newPosts(len(plan.Items)))
 	default:
 		return fmt.Sprintf("nothing sent: %s, but no active subscriber wants those boards", newPosts(len(plan.Items)))
 	}
@@ -153,21 +156,30 @@ func recipientSince(s Subscriber, p DigestPeriod) time.Time {
 }
 
 // selectItems returns the items on boards (all if empty) first seen after
-// since (any if zero).
-func selectItems(items []feeds.Item, boards []string, since time.Time) []feeds.Item {
+// since (any if zero) whose title or summary match keeps (all if empty):
+// the feeds' matcher, as ?filter=match would, case-sensitive unless the
+// pattern says (?i). A stored match the matcher refuses (input refuses
+// them, so only one written into the database by hand) keeps nothing: the
+// subscriber asked for a filter, not for every post.
+func selectItems(items []feeds.Item, boards []string, since time.Time, match string) []feeds.Item {
+	f, err := feeds.NewKeywordFilter(match)
+	if err != nil {
+		return nil
+	}
 	who := Subscriber{Boards: boards}
 	var out []feeds.Item
 	for _, it := range items {
-		if who.WantsBoard(it.Board) && (since.IsZero() || it.FirstSeen.After(since)) {
+		if who.WantsBoard(it.Board) && (since.IsZero() || it.FirstSeen.After(since)) && f.Match(it, time.Time{}) {
 			out = append(out, it)
 		}
 	}
 	return out
 }
 
-// selectionKey names the selection selectItems makes for boards and since.
-func selectionKey(boards []string, since time.Time) string {
-	return strings.Join(boards, ",") + "|" + ledgerTime(since)
+// selectionKey names the selection selectItems makes for boards, since and
+// match. The pattern comes last: nothing before it holds a '|'.
+func selectionKey(boards []string, since time.Time, match string) string {
+	return strings.Join(boards, ",") + "|" + ledgerTime(since) + "|" + match
 }
 
 // planDigest works out the next digest without writing anything.
@@ -185,21 +197,23 @@ func (m *Mailer) planDigest(ctx context.Context) (digestPlan, error) {
 		return plan, err
 	}
 	plan.Active = len(subs)
-	// Subscribers share a handful of board sets: decide each set once.
+	// Subscribers share a handful of board sets and filters: decide each
+	// selection once.
 	nonEmpty := map[string]bool{}
 	for _, s := range subs {
 		since := recipientSince(s, p)
-		key := selectionKey(s.Boards, since)
+		key := selectionKey(s.Boards, since, s.Match)
 		ok, seen := nonEmpty[key]
 		if !seen {
-			ok = len(selectItems(plan.Items, s.Boards, since)) > 0
+			ok = len(selectItems(plan.Items, s.Boards, since, s.Match)) > 0
 			nonEmpty[key] = ok
 		}
+		plan.Matching = plan.Matching || s.Match != ""
 		if !ok {
 			continue // nobody gets an empty digest
 		}
 		plan.Deliveries = append(plan.Deliveries, newDelivery{
-			SubscriberID: s.ID, UID: s.UID, Boards: strings.Join(s.Boards, ","), Since: since,
+			SubscriberID: s.ID, UID: s.UID, Boards: strings.Join(s.Boards, ","), Since: since, Match: s.Match,
 		})
 	}
 	return plan, nil
@@ -458,7 +472,7 @@ func (m *Mailer) Preview(ctx context.Context, email string) (Preview, error) {
 		if who, err = recipientByEmail(ctx, m.db, email); err != nil {
 			return pv, err
 		}
-		items = selectItems(items, who.Boards, recipientSince(who, p))
+		items = selectItems(items, who.Boards, recipientSince(who, p), who.Match)
 	}
 	if len(items) == 0 {
 		return pv, fmt.Errorf("%w since %s", ErrNothingNew, p.Start.In(feeds.KST).Format("2006-01-02 15:04 KST"))

@@ -82,6 +82,7 @@ type newDelivery struct {
 	UID          string
 	Boards       string
 	Since        time.Time
+	Match        string // the subscriber's keyword filter when the digest was made
 }
 
 // pendingDelivery is a delivery still to send, with what is needed to
@@ -91,6 +92,7 @@ type pendingDelivery struct {
 	MessageID    string
 	Boards       []string
 	Since        time.Time
+	Match        string
 	Attempts     int
 	UID          string
 	Email        string
@@ -171,14 +173,14 @@ func ledgerCreateDigest(ctx context.Context, db *sql.DB, d digestRow, dels []new
 	if d.ID, err = res.LastInsertId(); err != nil {
 		return d, fmt.Errorf("create digest: %w", err)
 	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (digest_id, subscriber_id, message_id, boards, since, status)
-		VALUES (?, ?, ?, ?, ?, 'pending')`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (digest_id, subscriber_id, message_id, boards, since, match_pattern, status)
+		VALUES (?, ?, ?, ?, ?, ?, 'pending')`)
 	if err != nil {
 		return d, fmt.Errorf("create digest %d deliveries: %w", d.ID, err)
 	}
 	defer stmt.Close()
 	for _, nd := range dels {
-		if _, err := stmt.ExecContext(ctx, d.ID, nd.SubscriberID, messageID(d.ID, nd.UID), nd.Boards, ledgerTime(nd.Since)); err != nil {
+		if _, err := stmt.ExecContext(ctx, d.ID, nd.SubscriberID, messageID(d.ID, nd.UID), nd.Boards, ledgerTime(nd.Since), nd.Match); err != nil {
 			return d, fmt.Errorf("create digest %d delivery to subscriber %d: %w", d.ID, nd.SubscriberID, err)
 		}
 	}
@@ -191,7 +193,7 @@ func ledgerCreateDigest(ctx context.Context, db *sql.DB, d digestRow, dels []new
 // ledgerPending returns the pending deliveries of a digest with their
 // subscribers as they are now.
 func ledgerPending(ctx context.Context, db *sql.DB, digestID int64) ([]pendingDelivery, error) {
-	rows, err := db.QueryContext(ctx, `SELECT d.subscriber_id, d.message_id, d.boards, d.since, d.attempts,
+	rows, err := db.QueryContext(ctx, `SELECT d.subscriber_id, d.message_id, d.boards, d.since, d.match_pattern, d.attempts,
 			COALESCE(s.uid, ''), COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.status, ''), COALESCE(s.bounces, 0)
 		FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
 		WHERE d.digest_id = ? AND d.status = 'pending' ORDER BY d.subscriber_id`, digestID)
@@ -203,7 +205,7 @@ func ledgerPending(ctx context.Context, db *sql.DB, digestID int64) ([]pendingDe
 	for rows.Next() {
 		var p pendingDelivery
 		var boards, since, status string
-		if err := rows.Scan(&p.SubscriberID, &p.MessageID, &boards, &since, &p.Attempts, &p.UID, &p.Email, &p.Name, &status, &p.Bounces); err != nil {
+		if err := rows.Scan(&p.SubscriberID, &p.MessageID, &boards, &since, &p.Match, &p.Attempts, &p.UID, &p.Email, &p.Name, &status, &p.Bounces); err != nil {
 			return nil, fmt.Errorf("read pending deliveries of digest %d: %w", digestID, err)
 		}
 		p.Boards = ledgerBoards(boards)
@@ -405,12 +407,12 @@ func (m *Mailer) Status(ctx context.Context, limit int) ([]DigestStatus, error) 
 }
 
 // recipientColumns are the subscriber columns the digest reads.
-const recipientColumns = `id, uid, email, name, status, boards, created, confirmed, bounces`
+const recipientColumns = `id, uid, email, name, status, boards, match_pattern, created, confirmed, bounces`
 
 func scanRecipient(sc interface{ Scan(...any) error }) (Subscriber, error) {
 	var s Subscriber
 	var status, boards, created, confirmed string
-	if err := sc.Scan(&s.ID, &s.UID, &s.Email, &s.Name, &status, &boards, &created, &confirmed, &s.Bounces); err != nil {
+	if err := sc.Scan(&s.ID, &s.UID, &s.Email, &s.Name, &status, &boards, &s.Match, &created, &confirmed, &s.Bounces); err != nil {
 		return s, err
 	}
 	s.Status = Status(status)

@@ -354,10 +354,10 @@ func (m *Mailer) sendStored(ctx context.Context, d digestRow, created bool) (Dig
 	for _, p := range pending {
 		var ed *edition
 		if p.Status == StatusActive {
-			key := selectionKey(p.Boards, p.Since)
+			key := selectionKey(p.Boards, p.Since, p.Match)
 			var seen bool
 			if ed, seen = bySelection[key]; !seen {
-				if sel := selectItems(items, p.Boards, p.Since); len(sel) > 0 {
+				if sel := selectItems(items, p.Boards, p.Since, p.Match); len(sel) > 0 {
 					if ed, err = eds.get(sel); err != nil {
 						return run, err
 					}

@@ -37,6 +37,10 @@ type Subscriber struct {
 	Name         string
 	Status       Status
 	Boards       []string // board slugs; empty means all boards
+	// Match is a keyword filter: a regular expression a post's title or
+	// summary must match to be in this subscriber's digest (the feeds'
+	// ?filter=, feeds.NewKeywordFilter); empty means every post.
+	Match        string
 	Origin       Origin
 	Created      time.Time
 	Confirmed    time.Time

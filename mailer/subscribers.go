@@ -25,6 +25,9 @@ var (
 	ErrSuppressed = errors.New("address is suppressed (unsubscribed or bounced)")
 	// ErrBadBoard means a board preference names no board.
 	ErrBadBoard = errors.New("unknown board")
+	// ErrBadMatch means a keyword filter is not a pattern the feeds'
+	// matcher takes.
+	ErrBadMatch = errors.New("bad match")
 )
 
 // Subscribers is the subscriber store: the subscribers table and the rules
@@ -48,6 +51,7 @@ type NewSubscriber struct {
 	Address string   // as typed; may carry a display name ("Jane <j@x.org>")
 	Name    string   // overrides the display name when not empty
 	Boards  []string // board slugs; empty means all boards
+	Match   string   // keyword filter (see Subscriber.Match); empty means none
 	Status  Status   // StatusPending (default) or StatusActive
 	Origin  Origin   // OriginCLI by default
 	// Force re-adds an unsubscribed or bounced address. Use it only when the
@@ -67,6 +71,10 @@ func (s *Subscribers) Add(ctx context.Context, n NewSubscriber) (Subscriber, err
 		return Subscriber{}, err
 	}
 	boards, err := NormaliseBoardsFor(s.Boards, n.Boards)
+	if err != nil {
+		return Subscriber{}, err
+	}
+	match, err := CheckMatch(n.Match)
 	if err != nil {
 		return Subscriber{}, err
 	}
@@ -96,6 +104,7 @@ func (s *Subscribers) Add(ctx context.Context, n NewSubscriber) (Subscriber, err
 		Name:    name,
 		Status:  n.Status,
 		Boards:  boards,
+		Match:   match,
 		Origin:  n.Origin,
 		Created: now,
 	}
@@ -126,9 +135,9 @@ func (s *Subscribers) Add(ctx context.Context, n NewSubscriber) (Subscriber, err
 		return old, fmt.Errorf("add %s: %w: %s", a.Email, ErrSuppressed, describeSuppression(old))
 	default:
 		sub.ID, sub.UID = old.ID, old.UID
-		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET email = ?, name = ?, status = ?, boards = ?, origin = ?,
+		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET email = ?, name = ?, status = ?, boards = ?, match_pattern = ?, origin = ?,
 			created = ?, confirmed = ?, unsubscribed = '', bounces = 0 WHERE id = ?`,
-			sub.Email, sub.Name, sub.Status, joinBoards(sub.Boards), sub.Origin,
+			sub.Email, sub.Name, sub.Status, joinBoards(sub.Boards), sub.Match, sub.Origin,
 			formatSubTime(sub.Created), formatSubTime(sub.Confirmed), sub.ID); err != nil {
 			return Subscriber{}, fmt.Errorf("add %s again: %w", a.Email, err)
 		}
@@ -184,6 +193,66 @@ func (s *Subscribers) SetBoards(ctx context.Context, uid string, boards []string
 		sub.Boards = bs
 		return true, nil
 	})
+}
+
+// SetMatch replaces the keyword filter of the subscriber with uid; empty
+// clears it. A pattern the feeds' matcher refuses gives an error wrapping
+// ErrBadMatch.
+func (s *Subscribers) SetMatch(ctx context.Context, uid, match string) (Subscriber, error) {
+	m, err := CheckMatch(match)
+	if err != nil {
+		return Subscriber{}, err
+	}
+	return s.update(ctx, uid, "set match", func(sub *Subscriber) (bool, error) {
+		changed := sub.Match != m
+		sub.Match = m
+		return changed, nil
+	})
+}
+
+// SetPreferences replaces the boards and the keyword filter of the
+// subscriber with uid in one change (the preferences page's form).
+func (s *Subscribers) SetPreferences(ctx context.Context, uid string, boards []string, match string) (Subscriber, error) {
+	bs, err := NormaliseBoardsFor(s.Boards, boards)
+	if err != nil {
+		return Subscriber{}, err
+	}
+	m, err := CheckMatch(match)
+	if err != nil {
+		return Subscriber{}, err
+	}
+	return s.update(ctx, uid, "set preferences", func(sub *Subscriber) (bool, error) {
+		sub.Boards, sub.Match = bs, m
+		return true, nil
+	})
+}
+
+// CheckMatch validates a keyword filter as typed (surrounding white space
+// is dropped) and returns it as stored. A pattern the feeds' matcher
+// refuses (not a regular expression, or longer than
+// feeds.MaxPatternBytes) gives a one-line error wrapping ErrBadMatch.
+func CheckMatch(match string) (string, error) {
+	m := strings.TrimSpace(match)
+	if _, err := feeds.NewKeywordFilter(m); err != nil {
+		var fe *feeds.FilterError
+		if errors.As(err, &fe) {
+			return "", fmt.Errorf("%w %q: %s", ErrBadMatch, truncateMatch(m), fe.Reason)
+		}
+		return "", fmt.Errorf("%w: %v", ErrBadMatch, err)
+	}
+	return m, nil
+}
+
+// truncateMatch shortens a long pattern for an error message.
+func truncateMatch(m string) string {
+	if len(m) <= 64 {
+		return m
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return m[:cut] + "…"
 }
 
 // Confirm moves the subscriber with uid from pending to active and records
@@ -338,8 +407,8 @@ func (s *Subscribers) update(ctx context.Context, uid, what string, change func(
 	if !changed {
 		return sub, nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = ?, boards = ?, confirmed = ?, unsubscribed = ? WHERE id = ?`,
-		sub.Status, joinBoards(sub.Boards), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed), sub.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = ?, boards = ?, match_pattern = ?, confirmed = ?, unsubscribed = ? WHERE id = ?`,
+		sub.Status, joinBoards(sub.Boards), sub.Match, formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed), sub.ID); err != nil {
 		return Subscriber{}, fmt.Errorf("%s %s: %w", what, sub.Email, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -348,16 +417,16 @@ func (s *Subscribers) update(ctx context.Context, uid, what string, change func(
 	return s.normalised(sub), nil
 }
 
-const subscriberColumns = `id, uid, email, name, status, boards, origin, created, confirmed, unsubscribed, bounces`
+const subscriberColumns = `id, uid, email, name, status, boards, match_pattern, origin, created, confirmed, unsubscribed, bounces`
 
-const insertSubscriberSQL = `INSERT INTO subscribers (uid, email, email_key, name, status, boards, origin, created, confirmed, unsubscribed) VALUES `
+const insertSubscriberSQL = `INSERT INTO subscribers (uid, email, email_key, name, status, boards, match_pattern, origin, created, confirmed, unsubscribed) VALUES `
 
 // valuesRow holds one row of insertSubscriberSQL's values.
-const valuesRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+const valuesRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // subscriberArgs returns the arguments of one valuesRow.
 func subscriberArgs(sub Subscriber, key string) []any {
-	return []any{sub.UID, sub.Email, key, sub.Name, string(sub.Status), joinBoards(sub.Boards), string(sub.Origin),
+	return []any{sub.UID, sub.Email, key, sub.Name, string(sub.Status), joinBoards(sub.Boards), sub.Match, string(sub.Origin),
 		formatSubTime(sub.Created), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed)}
 }
 
@@ -387,7 +456,7 @@ func querySubscribers(ctx context.Context, q subQuerier, query string, args ...a
 	for rows.Next() {
 		var sub Subscriber
 		var status, boards, origin, created, confirmed, unsubscribed string
-		if err := rows.Scan(&sub.ID, &sub.UID, &sub.Email, &sub.Name, &status, &boards, &origin,
+		if err := rows.Scan(&sub.ID, &sub.UID, &sub.Email, &sub.Name, &status, &boards, &sub.Match, &origin,
 			&created, &confirmed, &unsubscribed, &sub.Bounces); err != nil {
 			return nil, err
 		}

@@ -260,7 +260,7 @@ func TestSubscribers_ListImportExport(t *testing.T) {
 			t.Errorf("table:\n%s", out)
 		}
 		out = e.ok(t, "subscribers", "list", "--board", "photo", "--status", "active", "--format", "csv")
-		if want := "email,name,boards,status,origin,created,confirmed,unsubscribed\n"; out != want {
+		if want := "email,name,boards,status,origin,created,confirmed,unsubscribed,match\n"; out != want {
 			t.Errorf("photo and active:\n%s", out)
 		}
 		out = e.ok(t, "subscribers", "list", "--board", "press", "--format", "json")
