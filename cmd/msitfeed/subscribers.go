@@ -21,15 +21,16 @@ import (
 const subscribersUsage = `usage: msitfeed subscribers <command> [arguments]
 
 commands:
-  add EMAIL [--name N] [--boards B,...] [--confirmed] [--force]
+  add EMAIL [--name N] [--boards B,...] [--match RE] [--confirmed] [--force]
                  add a subscriber; without --confirmed a confirmation mail is
                  sent and the subscriber stays pending until confirmed
   remove EMAIL [--purge]
                  unsubscribe (the address is kept so it is not mailed again);
                  --purge erases it and its delivery records
   show EMAIL     everything stored about a subscriber
-  set EMAIL --boards B,...|all
-                 change the boards a subscriber receives
+  set EMAIL [--boards B,...|all] [--match RE]
+                 change the boards a subscriber receives, or their keyword
+                 filter (--match '' clears it)
   list [--status S] [--board B] [--format table|csv|json]
   import FILE|- [--skip-invalid]
                  CSV with a header: email, and optionally name, boards, status
@@ -39,16 +40,19 @@ commands:
   export [--format csv|json]
 
 boards: notice, press, photo, trends, newsletter, or all (the default)
+match: a regular expression (Go RE2, at most 512 bytes) a post's title or
+  summary must match to be in the subscriber's digest, as the feeds'
+  ?filter=; case-sensitive unless it starts with (?i): --match '(?i)ai|6g'
 statuses: pending, active, unsubscribed, bounced
 `
 
 // subcommandUsage is the one-line synopsis of each subscribers command,
 // added to usage errors so the fix is on the same line.
 var subcommandUsage = map[string]string{
-	"add":    "subscribers add EMAIL [--name N] [--boards B,...] [--confirmed] [--force]",
+	"add":    "subscribers add EMAIL [--name N] [--boards B,...] [--match RE] [--confirmed] [--force]",
 	"remove": "subscribers remove EMAIL [--purge]",
 	"show":   "subscribers show EMAIL",
-	"set":    "subscribers set EMAIL --boards B,...|all",
+	"set":    "subscribers set EMAIL [--boards B,...|all] [--match RE]",
 	"list":   "subscribers list [--status S] [--board B] [--format table|csv|json]",
 	"import": "subscribers import FILE|- [--skip-invalid]",
 	"export": "subscribers export [--format csv|json]",
@@ -130,6 +134,24 @@ func parseBoardsArg(reg *feeds.Registry, cmd, arg string) ([]string, error) {
 	return bs, nil
 }
 
+// parseMatchArg checks a --match value: a pattern the feeds' matcher takes.
+func parseMatchArg(cmd, arg string) (string, error) {
+	m, err := mailer.CheckMatch(arg)
+	if err != nil {
+		return "", usagef("subscribers %s: --match: %v", cmd, err)
+	}
+	return m, nil
+}
+
+// matchNote is what the commands add to a line about sub: its keyword
+// filter, if it has one.
+func matchNote(sub mailer.Subscriber) string {
+	if sub.Match == "" {
+		return ""
+	}
+	return "; only posts matching " + sub.Match
+}
+
 // openSubscribers loads the configuration and opens the store; close the
 // returned database when done.
 func (m *Main) openSubscribers(ctx context.Context, configPath string) (config.Config, *sql.DB, *mailer.Subscribers, error) {
@@ -166,6 +188,7 @@ func (m *Main) subscribersAdd(ctx context.Context, configPath string, args []str
 	fs := m.newFlagSet("add")
 	name := fs.String("name", "", "display name (default: the one in EMAIL, if any)")
 	boardsArg := fs.String("boards", "", "boards, comma-separated (default all)")
+	matchArg := fs.String("match", "", "keyword filter: a regular expression a post's title or summary must match (default none)")
 	confirmed := fs.Bool("confirmed", false, "add as active without a confirmation mail")
 	force := fs.Bool("force", false, "re-add an address that unsubscribed or bounced")
 	pos, err := m.parseSubcommand(fs, args, "EMAIL")
@@ -173,6 +196,10 @@ func (m *Main) subscribersAdd(ctx context.Context, configPath string, args []str
 		return err
 	}
 	addr, err := parseEmailArg("add", pos[0])
+	if err != nil {
+		return err
+	}
+	match, err := parseMatchArg("add", *matchArg)
 	if err != nil {
 		return err
 	}
@@ -206,7 +233,7 @@ func (m *Main) subscribersAdd(ctx context.Context, configPath string, args []str
 		status = mailer.StatusActive
 	}
 	sub, err := subs.Add(ctx, mailer.NewSubscriber{
-		Address: pos[0], Name: *name, Boards: boards, Status: status, Origin: mailer.OriginCLI, Force: *force,
+		Address: pos[0], Name: *name, Boards: boards, Match: match, Status: status, Origin: mailer.OriginCLI, Force: *force,
 	})
 	switch {
 	case errors.Is(err, mailer.ErrExists) && sub.Status == mailer.StatusPending:
@@ -221,14 +248,14 @@ func (m *Main) subscribersAdd(ctx context.Context, configPath string, args []str
 		}
 		return m.sendConfirmation(ctx, ml, sub, "was already pending; ")
 	case errors.Is(err, mailer.ErrExists):
-		return fmt.Errorf("subscribers add: %s is already subscribed (%s); change boards with msitfeed subscribers set %s --boards ...", sub.Email, sub.Status, sub.Email)
+		return fmt.Errorf("subscribers add: %s is already subscribed (%s); change boards or match with msitfeed subscribers set %s --boards ... --match ...", sub.Email, sub.Status, sub.Email)
 	case errors.Is(err, mailer.ErrSuppressed):
 		return fmt.Errorf("subscribers add: %s %s; add it again only if they asked to, with --force", sub.Email, suppressionText(sub))
 	case err != nil:
 		return fmt.Errorf("subscribers add %s: %w", addr.Email, err)
 	}
 	if *confirmed {
-		fmt.Fprintf(m.Stdout, "added %s (active); boards: %s\n", sub.Email, boardList(sub.Boards))
+		fmt.Fprintf(m.Stdout, "added %s (active); boards: %s%s\n", sub.Email, boardList(sub.Boards), matchNote(sub))
 		return nil
 	}
 	return m.sendConfirmation(ctx, ml, sub, "added as pending; ")
@@ -240,7 +267,7 @@ func (m *Main) sendConfirmation(ctx context.Context, ml *mailer.Mailer, sub mail
 	if err := ml.SendConfirmation(ctx, sub); err != nil {
 		return fmt.Errorf("subscribers add: %s %s, but the confirmation mail was not sent: %v; fix the mail settings and run the same add again to resend it", sub.Email, strings.TrimSuffix(state, "; "), err)
 	}
-	fmt.Fprintf(m.Stdout, "%s %sconfirmation mail sent; boards: %s\n", sub.Email, state, boardList(sub.Boards))
+	fmt.Fprintf(m.Stdout, "%s %sconfirmation mail sent; boards: %s%s\n", sub.Email, state, boardList(sub.Boards), matchNote(sub))
 	return nil
 }
 
@@ -316,6 +343,7 @@ func (m *Main) subscribersShow(ctx context.Context, configPath string, args []st
 		{"name", dash(sub.Name)},
 		{"status", string(sub.Status)},
 		{"boards", boardList(sub.Boards)},
+		{"match", dash(sub.Match)},
 		{"origin", string(sub.Origin)},
 		{"created", subscriberTime(sub.Created)},
 		{"confirmed", subscriberTime(sub.Confirmed)},
@@ -330,16 +358,21 @@ func (m *Main) subscribersShow(ctx context.Context, configPath string, args []st
 func (m *Main) subscribersSet(ctx context.Context, configPath string, args []string) error {
 	fs := m.newFlagSet("set")
 	boardsArg := fs.String("boards", "", "boards, comma-separated, or all")
+	matchArg := fs.String("match", "", "keyword filter: a regular expression a post's title or summary must match; '' clears it")
 	pos, err := m.parseSubcommand(fs, args, "EMAIL")
 	if err != nil {
 		return err
 	}
-	given := false
-	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "boards" })
-	if !given {
-		return usagef("subscribers set: nothing to change; give --boards B,... or --boards all (usage: msitfeed %s)", subcommandUsage["set"])
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	if !given["boards"] && !given["match"] {
+		return usagef("subscribers set: nothing to change; give --boards B,... (or all), --match RE (or '' to clear) or both (usage: msitfeed %s)", subcommandUsage["set"])
 	}
 	addr, err := parseEmailArg("set", pos[0])
+	if err != nil {
+		return err
+	}
+	match, err := parseMatchArg("set", *matchArg)
 	if err != nil {
 		return err
 	}
@@ -361,10 +394,18 @@ func (m *Main) subscribersSet(ctx context.Context, configPath string, args []str
 	if err != nil {
 		return notFound("set", addr, err)
 	}
-	if sub, err = subs.SetBoards(ctx, sub.UID, boards); err != nil {
+	switch {
+	case given["boards"] && given["match"]:
+		sub, err = subs.SetPreferences(ctx, sub.UID, boards, match)
+	case given["boards"]:
+		sub, err = subs.SetBoards(ctx, sub.UID, boards)
+	default:
+		sub, err = subs.SetMatch(ctx, sub.UID, match)
+	}
+	if err != nil {
 		return fmt.Errorf("subscribers set: %w", err)
 	}
-	fmt.Fprintf(m.Stdout, "%s (%s) now receives: %s\n", sub.Email, sub.Status, boardList(sub.Boards))
+	fmt.Fprintf(m.Stdout, "%s (%s) now receives: %s%s\n", sub.Email, sub.Status, boardList(sub.Boards), matchNote(sub))
 	return nil
 }
 
@@ -408,9 +449,9 @@ func (m *Main) subscribersList(ctx context.Context, configPath string, args []st
 		return mailer.WriteSubscribers(m.Stdout, *format, list)
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS\tBOARDS\tORIGIN\tCREATED")
+	fmt.Fprintln(tw, "EMAIL\tNAME\tSTATUS\tBOARDS\tORIGIN\tCREATED\tMATCH")
 	for _, s := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Email, dash(s.Name), s.Status, boardList(s.Boards), s.Origin, subscriberTime(s.Created))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.Email, dash(s.Name), s.Status, boardList(s.Boards), s.Origin, subscriberTime(s.Created), dash(s.Match))
 	}
 	return tw.Flush()
 }
