@@ -4,7 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 
+	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/mailer"
 )
 
@@ -34,6 +36,7 @@ type linkPage struct {
 	Email          string
 	Status         mailer.Status
 	Boards         []boardChoice
+	Match          string // the keyword filter, as stored or as typed
 	PreferencesURL string
 	Saved          bool
 	Already        bool // the action had been done before this request
@@ -79,7 +82,7 @@ func (s *Server) ended(w http.ResponseWriter, r *http.Request, sub mailer.Subscr
 
 func (s *Server) linkPage(r *http.Request, sub mailer.Subscriber, already bool) linkPage {
 	return linkPage{layout: s.layout(), Token: r.PathValue("token"), Email: sub.Email, Status: sub.Status,
-		Boards: s.boardChoices(sub.Boards), Already: already}
+		Boards: s.boardChoices(sub.Boards), Match: sub.Match, Already: already}
 }
 
 // preferencesURL is the path of sub's preferences page.
@@ -154,8 +157,8 @@ func (s *Server) handlePreferencesPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, r, http.StatusOK, "preferences.html", s.linkPage(r, sub, false))
 }
 
-// handlePreferences saves the boards (action=save) or unsubscribes
-// (action=unsubscribe).
+// handlePreferences saves the boards and the keyword filter (action=save)
+// or unsubscribes (action=unsubscribe).
 func (s *Server) handlePreferences(w http.ResponseWriter, r *http.Request) {
 	sub, ok := s.linkSubscriber(w, r, mailer.PurposePreferences)
 	if !ok {
@@ -175,25 +178,46 @@ func (s *Server) handlePreferences(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	chosen := r.PostForm["board"]
+	typed := r.PostForm.Get("match")
+	if _, ok := r.PostForm["match"]; !ok {
+		typed = sub.Match // a form from before the field existed keeps the filter
+	}
 	boards, problem := s.parseBoardChoice(chosen)
+	match, err := mailer.CheckMatch(typed)
+	if problem == "" && err != nil {
+		problem = matchProblem(typed, err)
+	}
 	if problem != "" {
 		page := s.linkPage(r, sub, false)
 		for i := range page.Boards {
 			page.Boards[i].Checked = slices.Contains(chosen, page.Boards[i].Slug)
 		}
+		page.Match = typed
 		page.Error = problem
 		s.render(w, r, http.StatusUnprocessableEntity, "preferences.html", page)
 		return
 	}
-	sub, err := s.Subscribers.SetBoards(r.Context(), sub.UID, boards)
+	sub, err = s.Subscribers.SetPreferences(r.Context(), sub.UID, boards, match)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
 	}
-	s.Logger.Info("subscriber boards changed", "subscriber", sub.UID, "boards", boards)
+	s.Logger.Info("subscriber boards changed", "subscriber", sub.UID, "boards", boards, "match", match != "")
 	page := s.linkPage(r, sub, false)
 	page.Saved = true
 	s.render(w, r, http.StatusOK, "preferences.html", page)
+}
+
+// matchProblem says in one line of the form what is wrong with the
+// keyword filter typed, which the mailer refused with err: the matcher's
+// reason.
+func matchProblem(typed string, err error) string {
+	reason := err.Error()
+	var fe *feeds.FilterError
+	if _, ferr := feeds.NewKeywordFilter(strings.TrimSpace(typed)); errors.As(ferr, &fe) {
+		reason = fe.Reason
+	}
+	return "The keyword filter cannot be used: " + reason + ". Write a regular expression such as AI|6G, or leave it empty for every post."
 }
 
 // handleUnsubscribePage shows the one unsubscribe button.
