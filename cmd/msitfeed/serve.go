@@ -69,6 +69,7 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 	}
 	defer cache.Close()
 	metrics := ops.NewMetricsFor(store.Registry)
+	metrics.WatchFilteredFeeds(cache.FilteredStats)
 	feedHandler := feeds.NewHandler(cache)
 	feedHandler.Observe = metrics.ObserveFeed
 	// The hub stops after the HTTP server and the scheduler.
