@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -44,23 +45,39 @@ type filteredKey struct {
 
 // filteredEntry is a cached filtered document.
 type filteredEntry struct {
+	key     filteredKey
 	e       *Entry
-	expires int64        // UnixNano after which it is stale (filter_time); 0 never
-	used    atomic.Int64 // filteredCache.tick at its last use
+	expires int64       // UnixNano after which it is stale (filter_time); 0 never
+	ref     atomic.Bool // used since the clock hand last passed it
+}
+
+// matches reports whether fe is the document of the feed board in format,
+// page or not (its query is the one it was found under).
+func (fe *filteredEntry) matches(board string, format Format, page bool) bool {
+	return fe.key.page == page && fe.key.format == format && fe.key.board == board
 }
 
 // filteredCache holds the filtered documents of a Cache: at most max of
-// them and maxBytes of rendered bytes, the least recently used dropped
-// first. Its maps and bytes are guarded by Cache.mu, so they are dropped
+// them and maxBytes of rendered bytes. They are found by the raw query
+// first (a string map, hashed without the rest of the key), then among the
+// few feeds asked for with that query. Eviction is CLOCK, the usual
+// approximation of least-recently-used: a hit only sets its entry's
+// reference bit (a read, and a write the first time), so hits on
+// different cores do not contend on a shared counter; to make room the
+// hand sweeps the ring, clearing bits, and drops the first entry whose bit
+// is clear. A new entry goes in just behind the hand with its bit clear,
+// so one-off queries go before documents that are asked for again. The
+// maps, ring and bytes are guarded by Cache.mu, so documents are dropped
 // with the feeds they filter (Invalidate) under the same generations.
 type filteredCache struct {
 	max      int
 	maxBytes int64
-	entries  map[filteredKey]*filteredEntry
+	byQuery  map[string][]*filteredEntry
+	ring     []*filteredEntry // every entry once, in clock order
+	hand     int              // the ring's next entry to look at
 	flights  map[filteredKey]*flight
 	bytes    int64
 
-	tick    atomic.Int64  // use counter for least-recently-used order
 	slots   chan struct{} // filtered builds running
 	builds  atomic.Int64
 	evicted atomic.Int64
@@ -69,51 +86,84 @@ type filteredCache struct {
 func (fc *filteredCache) init(opts Options) {
 	fc.max = opts.MaxFiltered
 	fc.maxBytes = opts.MaxBytes / 4
-	fc.entries = map[filteredKey]*filteredEntry{}
+	fc.byQuery = map[string][]*filteredEntry{}
 	fc.flights = map[filteredKey]*flight{}
 	fc.slots = make(chan struct{}, maxFilteredBuilds)
+}
+
+// lookup returns the entry of key, or nil; Cache.mu is held for reading.
+func (fc *filteredCache) lookup(key filteredKey) *filteredEntry {
+	for _, fe := range fc.byQuery[key.query] {
+		if fe.matches(key.board, key.format, key.page) {
+			return fe
+		}
+	}
+	return nil
+}
+
+// remove takes fe out of the maps and the ring; Cache.mu is held.
+func (fc *filteredCache) remove(fe *filteredEntry) {
+	list := fc.byQuery[fe.key.query]
+	if i := slices.Index(list, fe); i >= 0 {
+		list = slices.Delete(list, i, i+1)
+	}
+	if len(list) == 0 {
+		delete(fc.byQuery, fe.key.query)
+	} else {
+		fc.byQuery[fe.key.query] = list
+	}
+	if i := slices.Index(fc.ring, fe); i >= 0 {
+		fc.ring = slices.Delete(fc.ring, i, i+1)
+		if i < fc.hand {
+			fc.hand--
+		}
+	}
+	fc.bytes -= fe.e.size()
 }
 
 // drop removes the documents of boards and of all, or every one when
 // boards is empty; Cache.mu is held.
 func (fc *filteredCache) drop(boards []string) {
 	if len(boards) == 0 {
-		clear(fc.entries)
-		fc.bytes = 0
+		clear(fc.byQuery)
+		clear(fc.ring)
+		fc.ring, fc.hand, fc.bytes = fc.ring[:0], 0, 0
 		return
 	}
-	for k, fe := range fc.entries {
-		if k.board == AllSlug || containsSlug(boards, k.board) {
-			delete(fc.entries, k)
-			fc.bytes -= fe.e.size()
+	for _, fe := range slices.Clone(fc.ring) {
+		if fe.key.board == AllSlug || containsSlug(boards, fe.key.board) {
+			fc.remove(fe)
 		}
 	}
 }
 
-// keep stores e under key, then drops the least recently used others
-// until the cache is within its bounds; Cache.mu is held.
+// keep stores e under key, then drops others until the cache is within
+// its bounds; Cache.mu is held.
 func (fc *filteredCache) keep(key filteredKey, e *Entry, expires int64) {
-	if old := fc.entries[key]; old != nil {
-		fc.bytes -= old.e.size()
+	if old := fc.lookup(key); old != nil {
+		fc.remove(old)
 	}
-	fe := &filteredEntry{e: e, expires: expires}
-	fe.used.Store(fc.tick.Add(1))
-	fc.entries[key] = fe
+	fe := &filteredEntry{key: key, e: e, expires: expires}
+	fc.byQuery[key.query] = append(fc.byQuery[key.query], fe)
+	fc.hand = min(fc.hand, len(fc.ring))
+	fc.ring = slices.Insert(fc.ring, fc.hand, fe)
+	fc.hand++ // the new entry is the last the hand comes to
 	fc.bytes += e.size()
-	for len(fc.entries) > fc.max || fc.bytes > fc.maxBytes {
-		var victim filteredKey
-		var oldest *filteredEntry
-		for k, x := range fc.entries {
-			if k != key && (oldest == nil || x.used.Load() < oldest.used.Load()) {
-				victim, oldest = k, x
-			}
+	for len(fc.ring) > 1 && (len(fc.ring) > fc.max || fc.bytes > fc.maxBytes) {
+		if fc.hand >= len(fc.ring) {
+			fc.hand = 0
 		}
-		if oldest == nil {
-			return // only the new one is left: it is served even if large
+		x := fc.ring[fc.hand]
+		switch {
+		case x == fe:
+			fc.hand++ // the new one stays, even if large by itself
+		case x.ref.Load():
+			x.ref.Store(false)
+			fc.hand++
+		default:
+			fc.remove(x)
+			fc.evicted.Add(1)
 		}
-		delete(fc.entries, victim)
-		fc.bytes -= oldest.e.size()
-		fc.evicted.Add(1)
 	}
 }
 
@@ -130,7 +180,7 @@ func (c *Cache) FilteredStats() FilteredStats {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return FilteredStats{
-		Entries: len(c.filtered.entries),
+		Entries: len(c.filtered.ring),
 		Bytes:   c.filtered.bytes,
 		Builds:  c.filtered.builds.Load(),
 		Evicted: c.filtered.evicted.Load(),
@@ -141,12 +191,14 @@ func (c *Cache) FilteredStats() FilteredStats {
 func (c *Cache) cachedFiltered(key filteredKey) *Entry {
 	c.maybeRefresh()
 	c.mu.RLock()
-	fe := c.filtered.entries[key]
+	fe := c.filtered.lookup(key)
 	c.mu.RUnlock()
 	if fe == nil || (fe.expires != 0 && c.now().UnixNano() >= fe.expires) {
 		return nil
 	}
-	fe.used.Store(c.filtered.tick.Add(1))
+	if !fe.ref.Load() {
+		fe.ref.Store(true)
+	}
 	return fe.e
 }
 
@@ -166,9 +218,9 @@ func (c *Cache) fillFiltered(ctx context.Context, key filteredKey, limit int, f 
 	fc := &c.filtered
 	for {
 		c.mu.Lock()
-		if fe := fc.entries[key]; fe != nil && (fe.expires == 0 || c.now().UnixNano() < fe.expires) {
+		if fe := fc.lookup(key); fe != nil && (fe.expires == 0 || c.now().UnixNano() < fe.expires) {
 			c.mu.Unlock()
-			fe.used.Store(fc.tick.Add(1))
+			fe.ref.Store(true)
 			return fe.e, nil
 		}
 		if fl := fc.flights[key]; fl != nil {
