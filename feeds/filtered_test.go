@@ -465,3 +465,39 @@ func BenchmarkFeedFiltered(b *testing.B) {
 		})
 	}
 }
+
+// Many clients asking for more filters than the cache holds, at once: every
+// answer is the right one and the cache stays within its bound.
+func TestHandler_FilteredCacheUnderConcurrentRequests(t *testing.T) {
+	opts := handlerTestOptions
+	opts.MaxFiltered = 4
+	h, cache, _ := newFilterServer(t, renderFixture(), opts)
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			for i := range 40 {
+				n := (g*7 + i) % 12
+				word, want := "6G", feeds.ItemID("press", 1001)
+				if n%2 == 1 {
+					word, want = "trends", feeds.ItemID("trends", 4004)
+				}
+				w := serve(h, "GET", fmt.Sprintf("/feeds/all.json?filter=%s|none%d", word, n))
+				f, err := gofeed.NewParser().ParseString(w.Body.String())
+				if err != nil || len(f.Items) != 1 || f.Items[0].GUID != want {
+					errs <- fmt.Errorf("filter %d: status %d, %v", n, w.Code, err)
+					return
+				}
+				if st := cache.FilteredStats(); st.Entries > 4 {
+					errs <- fmt.Errorf("%d documents kept, more than 4", st.Entries)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
