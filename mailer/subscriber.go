@@ -31,12 +31,12 @@ const (
 
 // Subscriber is one address on the list.
 type Subscriber struct {
-	ID           int64
-	UID          string // random public id carried in tokens
-	Email        string // normalised address
-	Name         string
-	Status       Status
-	Boards       []string // board slugs; empty means all boards
+	ID     int64
+	UID    string // random public id carried in tokens
+	Email  string // normalised address
+	Name   string
+	Status Status
+	Boards []string // board slugs; empty means all boards
 	// Match is a keyword filter: a regular expression a post's title or
 	// summary must match to be in this subscriber's digest (the feeds'
 	// ?filter=, feeds.NewKeywordFilter); empty means every post.

@@ -8,7 +8,7 @@ import (
 )
 
 // A subscriber's keyword filter through the CLI: add --match, set --match
-// (and --match '' to clear), show, list, export and import; a bad pattern
+// (and --match ” to clear), show, list, export and import; a bad pattern
 // is a one-line usage error (exit 2) that changes nothing.
 func TestSubscribers_Match(t *testing.T) {
 	e := newSubscribersEnv(t)
