@@ -375,7 +375,7 @@ func TestStalledWriterHoldsRequestsBack(t *testing.T) {
 	out := newGateWriter()
 	l := New(out, Options{Size: size, Interval: time.Hour})
 	n := logUntil(l, size)
-	<-out.entered // the goroutine's write, held
+	<-out.entered                // the goroutine's write, held
 	n += logUntil(l, 4*size-200) // a line is about 110 bytes: below the limit
 	l.mu.Lock()
 	held := len(l.buf)
