@@ -914,38 +914,118 @@ func (g *lineGuard) isLong(from, to int) bool {
 }
 
 // Export writes every subscriber, ordered by address, as CSV (format "csv"
-// or "") or JSON ("json"). The CSV imports back as the same list.
+// or "") or JSON ("json"). The CSV imports back as the same list. Rows are
+// written as they are read, so memory does not grow with the list.
 func (s *Subscribers) Export(ctx context.Context, w io.Writer, format string) error {
-	subs, err := s.List(ctx, ListFilter{})
+	sw, err := newSubscriberWriter(w, format)
 	if err != nil {
 		return err
 	}
-	return WriteSubscribers(w, format, subs)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+subscriberColumns+` FROM subscribers ORDER BY email_key`)
+	if err != nil {
+		return fmt.Errorf("export subscribers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		sub, err := scanSubscriber(rows)
+		if err != nil {
+			return fmt.Errorf("export subscribers: %w", err)
+		}
+		if err := sw.write(sub); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export subscribers: %w", err)
+	}
+	return sw.close()
 }
 
 // WriteSubscribers writes subs as CSV (format "csv" or "") with the columns
 // Import reads, or as a JSON array ("json") of objects with the same names
 // (boards an array, [] for all boards; empty times and match left out).
 func WriteSubscribers(w io.Writer, format string, subs []Subscriber) error {
-	switch format {
-	case "", "csv":
-		return writeCSV(w, subs)
-	case "json":
-		return writeJSON(w, subs)
+	sw, err := newSubscriberWriter(w, format)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("unknown format %q (use csv or json)", format)
+	for _, sub := range subs {
+		if err := sw.write(sub); err != nil {
+			return err
+		}
+	}
+	return sw.close()
 }
 
-func writeCSV(w io.Writer, subs []Subscriber) error {
-	cw := csv.NewWriter(w)
-	cw.Write(csvColumns)
-	for _, sub := range subs {
-		cw.Write([]string{sub.Email, sub.Name, joinBoards(sub.Boards), string(sub.Status), string(sub.Origin),
-			formatSubTime(sub.Created), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed), sub.Match})
+// subscriberWriter writes subscribers one at a time in an export format.
+type subscriberWriter struct {
+	json bool
+	bw   *bufio.Writer
+	cw   *csv.Writer
+	n    int
+}
+
+func newSubscriberWriter(w io.Writer, format string) (*subscriberWriter, error) {
+	sw := &subscriberWriter{bw: bufio.NewWriterSize(w, 64<<10)}
+	switch format {
+	case "", "csv":
+		sw.cw = csv.NewWriter(sw.bw)
+		sw.cw.Write(csvColumns)
+	case "json":
+		sw.json = true
+		sw.bw.WriteString("[")
+	default:
+		return nil, fmt.Errorf("unknown format %q (use csv or json)", format)
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("write csv: %w", err)
+	return sw, nil
+}
+
+func (sw *subscriberWriter) write(sub Subscriber) error {
+	sw.n++
+	if !sw.json {
+		if err := sw.cw.Write([]string{sub.Email, sub.Name, joinBoards(sub.Boards), string(sub.Status), string(sub.Origin),
+			formatSubTime(sub.Created), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed), sub.Match}); err != nil {
+			return fmt.Errorf("write csv: %w", err)
+		}
+		return nil
+	}
+	if sw.n > 1 {
+		sw.bw.WriteString(",")
+	}
+	sw.bw.WriteString("\n  ")
+	boards := sub.Boards
+	if boards == nil {
+		boards = []string{}
+	}
+	b, err := json.Marshal(subscriberJSON{
+		Email: sub.Email, Name: sub.Name, Boards: boards, Status: sub.Status, Origin: sub.Origin,
+		Created: formatSubTime(sub.Created), Confirmed: formatSubTime(sub.Confirmed), Unsubscribed: formatSubTime(sub.Unsubscribed),
+		Match: sub.Match,
+	})
+	if err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	if _, err := sw.bw.Write(b); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
+}
+
+// close ends the document and flushes it.
+func (sw *subscriberWriter) close() error {
+	if !sw.json {
+		sw.cw.Flush()
+		if err := sw.cw.Error(); err != nil {
+			return fmt.Errorf("write csv: %w", err)
+		}
+		if err := sw.bw.Flush(); err != nil {
+			return fmt.Errorf("write csv: %w", err)
+		}
+		return nil
+	}
+	sw.bw.WriteString("\n]\n")
+	if err := sw.bw.Flush(); err != nil {
+		return fmt.Errorf("write json: %w", err)
 	}
 	return nil
 }
@@ -961,33 +1041,4 @@ type subscriberJSON struct {
 	Confirmed    string   `json:"confirmed,omitempty"`
 	Unsubscribed string   `json:"unsubscribed,omitempty"`
 	Match        string   `json:"match,omitempty"`
-}
-
-func writeJSON(w io.Writer, subs []Subscriber) error {
-	bw := bufio.NewWriter(w)
-	bw.WriteString("[")
-	for i, sub := range subs {
-		if i > 0 {
-			bw.WriteString(",")
-		}
-		bw.WriteString("\n  ")
-		boards := sub.Boards
-		if boards == nil {
-			boards = []string{}
-		}
-		b, err := json.Marshal(subscriberJSON{
-			Email: sub.Email, Name: sub.Name, Boards: boards, Status: sub.Status, Origin: sub.Origin,
-			Created: formatSubTime(sub.Created), Confirmed: formatSubTime(sub.Confirmed), Unsubscribed: formatSubTime(sub.Unsubscribed),
-			Match: sub.Match,
-		})
-		if err != nil {
-			return fmt.Errorf("write json: %w", err)
-		}
-		bw.Write(b)
-	}
-	bw.WriteString("\n]\n")
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write json: %w", err)
-	}
-	return nil
 }

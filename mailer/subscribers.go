@@ -454,18 +454,27 @@ func querySubscribers(ctx context.Context, q subQuerier, query string, args ...a
 	defer rows.Close()
 	var subs []Subscriber
 	for rows.Next() {
-		var sub Subscriber
-		var status, boards, origin, created, confirmed, unsubscribed string
-		if err := rows.Scan(&sub.ID, &sub.UID, &sub.Email, &sub.Name, &status, &boards, &sub.Match, &origin,
-			&created, &confirmed, &unsubscribed, &sub.Bounces); err != nil {
+		sub, err := scanSubscriber(rows)
+		if err != nil {
 			return nil, err
 		}
-		sub.Status, sub.Origin = Status(status), Origin(origin)
-		sub.Boards = splitBoards(boards)
-		sub.Created, sub.Confirmed, sub.Unsubscribed = parseSubTime(created), parseSubTime(confirmed), parseSubTime(unsubscribed)
 		subs = append(subs, sub)
 	}
 	return subs, rows.Err()
+}
+
+// scanSubscriber reads one row of subscriberColumns.
+func scanSubscriber(rows *sql.Rows) (Subscriber, error) {
+	var sub Subscriber
+	var status, boards, origin, created, confirmed, unsubscribed string
+	if err := rows.Scan(&sub.ID, &sub.UID, &sub.Email, &sub.Name, &status, &boards, &sub.Match, &origin,
+		&created, &confirmed, &unsubscribed, &sub.Bounces); err != nil {
+		return sub, err
+	}
+	sub.Status, sub.Origin = Status(status), Origin(origin)
+	sub.Boards = splitBoards(boards)
+	sub.Created, sub.Confirmed, sub.Unsubscribed = parseSubTime(created), parseSubTime(confirmed), parseSubTime(unsubscribed)
+	return sub, nil
 }
 
 // ParseBoards is ParseBoardsFor over the built-in boards.
