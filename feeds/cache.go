@@ -246,6 +246,11 @@ type Cache struct {
 
 	lastCheck atomic.Int64 // UnixNano of the last check
 	checkMu   sync.Mutex   // one check at a time; others serve what is cached
+	// recent holds from a check until a timer of CheckInterval clears it:
+	// meanwhile a request does not read the clock. An idle cache has no
+	// timer running. Off (timed false) when a test moves the clock.
+	recent atomic.Bool
+	timed  bool
 
 	// Guarded by checkMu.
 	conn        *sql.Conn
@@ -288,6 +293,7 @@ func NewCache(ctx context.Context, store *Store, opts Options) (*Cache, error) {
 		store:       store,
 		opts:        opts.withDefaults(),
 		now:         monoClock(),
+		timed:       true,
 		dataVersion: -1,
 		entries:     map[cacheKey]*Entry{},
 		flights:     map[cacheKey]*flight{},
@@ -300,6 +306,7 @@ func NewCache(ctx context.Context, store *Store, opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("start feed cache: %w", err)
 	}
 	c.lastCheck.Store(c.now().UnixNano())
+	c.checked()
 	return c, nil
 }
 
@@ -494,6 +501,9 @@ func containsSlug(list []string, s string) bool {
 // last check. The request that finds it due runs the check, so it sees fresh
 // data; requests meanwhile serve what is cached rather than wait.
 func (c *Cache) maybeRefresh() {
+	if c.recent.Load() {
+		return
+	}
 	now := c.now().UnixNano()
 	if now-c.lastCheck.Load() < int64(c.opts.CheckInterval) {
 		return
@@ -519,6 +529,18 @@ func (c *Cache) maybeRefresh() {
 		c.dataVersion = -1
 	}
 	c.lastCheck.Store(c.now().UnixNano())
+	c.checked()
+}
+
+// checked marks a check just made: for CheckInterval, requests skip the
+// clock. The timer starts after lastCheck was stored, so when it fires the
+// clock says the interval has passed.
+func (c *Cache) checked() {
+	if !c.timed {
+		return
+	}
+	c.recent.Store(true)
+	time.AfterFunc(c.opts.CheckInterval, func() { c.recent.Store(false) })
 }
 
 // refresh drops the entries of boards whose version moved since the last
