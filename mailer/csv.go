@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"sort"
 	"strconv"
@@ -62,10 +63,12 @@ func (e LineError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.
 type ImportReport struct {
 	Added   int // rows added
 	Skipped int // valid rows not added because the address was already in the file or the database
-	// Errors lists the invalid rows in line order. Without SkipInvalid any
-	// error means nothing was imported.
+	Invalid int // invalid rows; without SkipInvalid any means nothing was imported
+	// Errors lists the invalid rows in line order (unless
+	// ImportOptions.Report took them).
 	Errors []LineError
-	// Notes says, in line order, why each skipped row was skipped.
+	// Notes says, in line order, why each skipped row was skipped (unless
+	// ImportOptions.Report took them).
 	Notes []LineError
 }
 
@@ -77,6 +80,11 @@ type ImportOptions struct {
 	// MaxLine is the longest line accepted, in bytes (DefaultMaxLine if 0).
 	// A longer line is reported and skipped without being held in memory.
 	MaxLine int
+	// Report, when set, is given each invalid and each skipped row, in
+	// line order, while the import runs, and the report's Errors and Notes
+	// stay empty (Invalid and Skipped count them): a file of a million
+	// addresses already known would otherwise hold a million notes.
+	Report func(LineError)
 }
 
 // DefaultMaxLine is the longest import line accepted by default. A
@@ -133,29 +141,31 @@ func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOption
 		return rep, fmt.Errorf("%w: the file is not UTF-8 (UTF-16?); save it as UTF-8", ErrBadFile)
 	}
 
-	imp, err := s.beginImport(ctx, &rep)
+	log := &lineLog{rep: &rep, report: opts.Report}
+	imp, err := s.beginImport(ctx, log)
 	if err != nil {
 		return rep, err
 	}
 	defer imp.close()
 	if looksLikeJSON(br) {
-		err = readJSONRows(ctx, br, s.Boards, now, &rep, imp.add)
+		err = readJSONRows(ctx, br, s.Boards, now, log, imp.add)
 	} else {
-		err = readCSVRows(ctx, br, s.Boards, maxLine, now, &rep, imp.add)
+		err = readCSVRows(ctx, br, s.Boards, maxLine, now, log, imp.add)
 	}
 	if err == nil {
 		err = imp.flush()
 	}
+	log.held = 0
+	log.pass(math.MaxInt)
 	sort.SliceStable(rep.Errors, func(i, j int) bool { return rep.Errors[i].Line < rep.Errors[j].Line })
 	sort.SliceStable(rep.Notes, func(i, j int) bool { return rep.Notes[i].Line < rep.Notes[j].Line })
-	rep.Skipped = len(rep.Notes)
 	if err != nil {
 		rep.Added = 0
 		return rep, err
 	}
-	if len(rep.Errors) > 0 && !opts.SkipInvalid {
+	if rep.Invalid > 0 && !opts.SkipInvalid {
 		rep.Added = 0
-		return rep, fmt.Errorf("import: %w: %d invalid, nothing imported", ErrInvalidRows, len(rep.Errors))
+		return rep, fmt.Errorf("import: %w: %d invalid, nothing imported", ErrInvalidRows, rep.Invalid)
 	}
 	if err := imp.commit(); err != nil {
 		rep.Added = 0
@@ -164,9 +174,56 @@ func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOption
 	return rep, nil
 }
 
+// lineLog collects the invalid and skipped rows of an import: in the
+// report, or, with a report function, passed on in line order as soon as
+// no earlier line can still come (the rows of a batch are only sorted out
+// when it is inserted).
+type lineLog struct {
+	rep     *ImportReport
+	report  func(LineError)
+	pending []LineError
+	held    int // first line of the batch not yet inserted; 0 if none
+}
+
+func (l *lineLog) invalid(e LineError) {
+	l.rep.Invalid++
+	if l.report == nil {
+		l.rep.Errors = append(l.rep.Errors, e)
+		return
+	}
+	l.pending = append(l.pending, e)
+}
+
+func (l *lineLog) skipped(e LineError) {
+	l.rep.Skipped++
+	if l.report == nil {
+		l.rep.Notes = append(l.rep.Notes, e)
+		return
+	}
+	l.pending = append(l.pending, e)
+}
+
+// pass passes on, in line order, what is pending up to line upTo (all
+// lines read so far), short of a batch not yet inserted.
+func (l *lineLog) pass(upTo int) {
+	if l.report == nil || len(l.pending) == 0 {
+		return
+	}
+	if l.held > 0 {
+		upTo = min(upTo, l.held-1)
+	}
+	slices.SortStableFunc(l.pending, func(a, b LineError) int { return cmp.Compare(a.Line, b.Line) })
+	n := 0
+	for n < len(l.pending) && l.pending[n].Line <= upTo {
+		l.report(l.pending[n])
+		n++
+	}
+	l.pending = append(l.pending[:0], l.pending[n:]...)
+}
+
 // readCSVRows reads a CSV file, passing each valid row to add in line
-// order and adding the invalid ones to rep.Errors.
-func readCSVRows(ctx context.Context, r io.Reader, boards *feeds.Registry, maxLine int, now time.Time, rep *ImportReport, add func(importRow) error) error {
+// order and the invalid ones to log.
+func readCSVRows(ctx context.Context, r io.Reader, boards *feeds.Registry, maxLine int, now time.Time, log *lineLog, add func(importRow) error) error {
 	guard := newLineGuard(r, maxLine)
 	cr := csv.NewReader(guard)
 	cr.FieldsPerRecord = -1
@@ -201,7 +258,7 @@ func readCSVRows(ctx context.Context, r io.Reader, boards *feeds.Registry, maxLi
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
 			if !guard.isLong(pe.StartLine, pe.Line) {
-				rep.Errors = append(rep.Errors, LineError{pe.StartLine, csvReason(err)})
+				log.invalid(LineError{pe.StartLine, csvReason(err)})
 			}
 			continue
 		}
@@ -213,9 +270,16 @@ func readCSVRows(ctx context.Context, r io.Reader, boards *feeds.Registry, maxLi
 		if guard.isLong(start, last+strings.Count(rec[len(rec)-1], "\n")) {
 			continue // reported as a long line
 		}
+		// Long lines before this record are reported, and no later
+		// record asks about them.
+		for len(guard.long) > 0 && guard.long[0].line < start {
+			l := guard.long[0]
+			log.invalid(LineError{l.line, fmt.Sprintf("line is %d bytes, longer than the %d allowed; not a subscriber row", l.size, maxLine)})
+			guard.long = guard.long[1:]
+		}
 		row, err := cols.row(rec, boards, now)
 		if err != nil {
-			rep.Errors = append(rep.Errors, LineError{start, err.Error()})
+			log.invalid(LineError{start, err.Error()})
 			continue
 		}
 		if row.key == "" {
@@ -225,9 +289,10 @@ func readCSVRows(ctx context.Context, r io.Reader, boards *feeds.Registry, maxLi
 		if err := add(row); err != nil {
 			return err
 		}
+		log.pass(start)
 	}
 	for _, l := range guard.long {
-		rep.Errors = append(rep.Errors, LineError{l.line, fmt.Sprintf("line is %d bytes, longer than the %d allowed; not a subscriber row", l.size, maxLine)})
+		log.invalid(LineError{l.line, fmt.Sprintf("line is %d bytes, longer than the %d allowed; not a subscriber row", l.size, maxLine)})
 	}
 	return nil
 }
@@ -249,7 +314,7 @@ type importer struct {
 	ctx   context.Context
 	conn  *sql.Conn
 	tx    *sql.Tx
-	rep   *ImportReport
+	log   *lineLog
 	batch []importRow
 	// mine holds the id and line of every row this import inserted, in id
 	// order once sorted: 12 bytes a row rather than the row.
@@ -269,12 +334,12 @@ type importedRow struct {
 
 // beginImport takes a connection, enlarges its page cache and begins the
 // import's transaction.
-func (s *Subscribers) beginImport(ctx context.Context, rep *ImportReport) (*importer, error) {
+func (s *Subscribers) beginImport(ctx context.Context, log *lineLog) (*importer, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	imp := &importer{ctx: ctx, conn: conn, rep: rep, sorted: true, batch: make([]importRow, 0, importBatch)}
+	imp := &importer{ctx: ctx, conn: conn, log: log, sorted: true, batch: make([]importRow, 0, importBatch)}
 	// SQLite only: PostgreSQL sizes its cache for the server.
 	var cache int64
 	if err := conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err == nil {
@@ -322,6 +387,9 @@ func (imp *importer) commit() error {
 
 // add queues a valid row, inserting the queue when it is full.
 func (imp *importer) add(row importRow) error {
+	if len(imp.batch) == 0 {
+		imp.log.held = row.line
+	}
 	imp.batch = append(imp.batch, row)
 	if len(imp.batch) == importBatch {
 		return imp.flush()
@@ -335,14 +403,15 @@ func (imp *importer) flush() error {
 	if len(imp.batch) == 0 {
 		return nil
 	}
-	ctx, rep := imp.ctx, imp.rep
+	defer func() { imp.log.held = 0 }()
+	ctx, log := imp.ctx, imp.log
 	// Rows repeating an address earlier in the same batch: the database
 	// cannot tell them apart, so they are sorted out here.
 	firstLine := make(map[string]int, len(imp.batch))
 	fresh := make([]importRow, 0, len(imp.batch))
 	for _, row := range imp.batch {
 		if prev, dup := firstLine[row.key]; dup {
-			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, prev)})
+			log.skipped(LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, prev)})
 			continue
 		}
 		firstLine[row.key] = row.line
@@ -389,7 +458,7 @@ func (imp *importer) flush() error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("import line %d: %w", fresh[0].line, err)
 	}
-	rep.Added += len(inserted)
+	log.rep.Added += len(inserted)
 	var taken []importRow
 	for _, row := range fresh {
 		if !inserted[row.key] {
@@ -417,7 +486,7 @@ func importInsertSQL(n int) string {
 // noteTaken notes why each of rows, whose address the database already
 // holds, was skipped.
 func (imp *importer) noteTaken(rows []importRow) error {
-	ctx, rep := imp.ctx, imp.rep
+	ctx, log := imp.ctx, imp.log
 	args := make([]any, len(rows))
 	for i, row := range rows {
 		args[i] = row.key
@@ -451,7 +520,7 @@ func (imp *importer) noteTaken(rows []importRow) error {
 			return fmt.Errorf("import line %d: %s was neither inserted nor found", row.line, row.sub.Email)
 		}
 		if line, mine := imp.lineOf(h.id); mine {
-			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, line)})
+			log.skipped(LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, line)})
 			continue
 		}
 		known = append(known, row)
@@ -491,16 +560,16 @@ func (imp *importer) noteTaken(rows []importRow) error {
 	args = args[:0]
 	for _, row := range known {
 		if prev, ok := firstLine[row.key]; ok {
-			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, prev)})
+			log.skipped(LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, prev)})
 			continue
 		}
 		firstLine[row.key] = row.line
 		args = append(args, row.key, row.line)
 		old := byKey[row.key].sub
 		if old.Status == StatusActive || old.Status == StatusPending {
-			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is already subscribed (%s), skipped", row.sub.Email, old.Status)})
+			log.skipped(LineError{row.line, fmt.Sprintf("%s is already subscribed (%s), skipped", row.sub.Email, old.Status)})
 		} else {
-			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is %s (suppressed), not re-added; subscribers add --force re-adds it if they asked", row.sub.Email, describeSuppression(old))})
+			log.skipped(LineError{row.line, fmt.Sprintf("%s is %s (suppressed), not re-added; subscribers add --force re-adds it if they asked", row.sub.Email, describeSuppression(old))})
 		}
 	}
 	if len(args) == 0 {
@@ -572,9 +641,9 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // readJSONRows reads a JSON export (an array of objects with the CSV
 // column names as keys, boards a string or an array of strings), passing
-// each valid row to add in order and adding the invalid ones to rep.Errors
-// with the line each object starts on.
-func readJSONRows(ctx context.Context, r io.Reader, boards *feeds.Registry, now time.Time, rep *ImportReport, add func(importRow) error) error {
+// each valid row to add in order and the invalid ones to log with the line
+// each object starts on.
+func readJSONRows(ctx context.Context, r io.Reader, boards *feeds.Registry, now time.Time, log *lineLog, add func(importRow) error) error {
 	data, err := io.ReadAll(io.LimitReader(r, maxJSONImport+1))
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadFile, err)
@@ -627,7 +696,7 @@ func readJSONRows(ctx context.Context, r io.Reader, boards *feeds.Registry, now 
 			if !errors.As(err, &te) {
 				return syntax(err)
 			}
-			rep.Errors = append(rep.Errors, LineError{line, "not an object with the fields " + strings.Join(csvColumns, ", ")})
+			log.invalid(LineError{line, "not an object with the fields " + strings.Join(csvColumns, ", ")})
 			continue
 		}
 		rec, err := jsonRecord(obj)
@@ -641,11 +710,12 @@ func readJSONRows(ctx context.Context, r io.Reader, boards *feeds.Registry, now 
 					if err := add(row); err != nil {
 						return err
 					}
+					log.pass(line)
 					continue
 				}
 			}
 		}
-		rep.Errors = append(rep.Errors, LineError{line, err.Error()})
+		log.invalid(LineError{line, err.Error()})
 	}
 	if _, err := dec.Token(); err != nil {
 		return syntax(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -102,4 +103,59 @@ func TestImport_StreamedBatches(t *testing.T) {
 			t.Errorf("second import, line 6: %v, want a duplicate of line 2", got)
 		}
 	})
+}
+
+// TestImport_ReportStreamsInLineOrder: with a report function the invalid
+// and skipped rows come out in line order as the import goes, the same
+// lines the report otherwise keeps, with the same counts.
+func TestImport_ReportStreamsInLineOrder(t *testing.T) {
+	defer SetImportBatchForTest(5)()
+	ctx := context.Background()
+	var in strings.Builder
+	in.WriteString("email,boards\n")
+	for i := range 40 {
+		switch {
+		case i%7 == 3:
+			fmt.Fprintf(&in, "reader%03d@example.org,sport\n", i) // invalid
+		case i%9 == 4:
+			fmt.Fprintf(&in, "reader%03d@example.org,press\n", i-3) // a duplicate of a row 3 lines up
+		case i == 17:
+			in.WriteString(strings.Repeat("x", 300) + "\n") // longer than MaxLine
+		case i == 30:
+			in.WriteString("known@example.org,\n")
+		default:
+			fmt.Fprintf(&in, "reader%03d@example.org,press\n", i)
+		}
+	}
+	in.WriteString("\"unclosed@example.org,press\n") // a quote never closed, at the end
+
+	run := func(report func(LineError)) (ImportReport, error) {
+		s, _ := openSubscribers(t)
+		mustAdd(t, s, NewSubscriber{Address: "known@example.org", Status: StatusActive})
+		return s.Import(ctx, strings.NewReader(in.String()), ImportOptions{SkipInvalid: true, MaxLine: 200, Report: report})
+	}
+	kept, err := run(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streamed []LineError
+	rep, err := run(func(e LineError) { streamed = append(streamed, e) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]LineError{}, kept.Errors...), kept.Notes...)
+	slices.SortStableFunc(want, func(a, b LineError) int { return a.Line - b.Line })
+	if !slices.Equal(streamed, want) {
+		t.Errorf("streamed:\n %q\nwant\n %q", lineErrors(streamed), lineErrors(want))
+	}
+	if len(rep.Errors) != 0 || len(rep.Notes) != 0 {
+		t.Errorf("with a report function the report kept %d errors and %d notes", len(rep.Errors), len(rep.Notes))
+	}
+	if rep.Invalid != len(kept.Errors) || rep.Skipped != len(kept.Notes) || rep.Added != kept.Added ||
+		kept.Invalid != len(kept.Errors) || kept.Skipped != len(kept.Notes) {
+		t.Errorf("counts: streamed %+v, kept %+v", rep, kept)
+	}
+	if len(kept.Errors) < 7 || len(kept.Notes) < 3 {
+		t.Errorf("the file gave %d errors and %d notes; the test wants more of each", len(kept.Errors), len(kept.Notes))
+	}
 }

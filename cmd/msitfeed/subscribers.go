@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
@@ -480,21 +481,24 @@ func (m *Main) subscribersImport(ctx context.Context, configPath string, args []
 		defer f.Close()
 		in = f
 	}
-	rep, err := subs.Import(ctx, in, mailer.ImportOptions{SkipInvalid: *skip})
 	// Import reports are the one place where several lines go to stderr:
-	// every row needs its own line to be found and fixed.
-	for _, e := range mergeLineErrors(rep.Errors, rep.Notes) {
-		fmt.Fprintln(m.Stderr, e)
-	}
+	// every row needs its own line to be found and fixed. They are written
+	// as the import finds them, in line order, so that a large file's
+	// report is not held in memory.
+	stderr := bufio.NewWriter(m.Stderr)
+	rep, err := subs.Import(ctx, in, mailer.ImportOptions{SkipInvalid: *skip, Report: func(e mailer.LineError) {
+		fmt.Fprintln(stderr, e)
+	}})
+	stderr.Flush()
 	switch {
 	case errors.Is(err, mailer.ErrInvalidRows):
 		return fmt.Errorf("subscribers import %s: %d invalid %s (listed above), nothing imported; fix them, or use --skip-invalid to import the rest",
-			name, len(rep.Errors), countNoun(len(rep.Errors), "row", "rows"))
+			name, rep.Invalid, countNoun(rep.Invalid, "row", "rows"))
 	case err != nil:
 		return fmt.Errorf("subscribers import %s: %w", name, err)
 	}
 	fmt.Fprintf(m.Stdout, "imported %d %s from %s; skipped %d already known; %d invalid\n",
-		rep.Added, countNoun(rep.Added, "subscriber", "subscribers"), name, rep.Skipped, len(rep.Errors))
+		rep.Added, countNoun(rep.Added, "subscriber", "subscribers"), name, rep.Skipped, rep.Invalid)
 	return nil
 }
 
@@ -516,19 +520,6 @@ func (m *Main) subscribersExport(ctx context.Context, configPath string, args []
 		return fmt.Errorf("subscribers export: %w", err)
 	}
 	return nil
-}
-
-// mergeLineErrors returns errors and notes together in line order.
-func mergeLineErrors(a, b []mailer.LineError) []mailer.LineError {
-	out := make([]mailer.LineError, 0, len(a)+len(b))
-	for len(a) > 0 || len(b) > 0 {
-		if len(b) == 0 || (len(a) > 0 && a[0].Line <= b[0].Line) {
-			out, a = append(out, a[0]), a[1:]
-		} else {
-			out, b = append(out, b[0]), b[1:]
-		}
-	}
-	return out
 }
 
 func boardList(boards []string) string {
