@@ -1,0 +1,90 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/fnv"
+	"strings"
+
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// Engine names the database engine under a store. The store code is the
+// same on both; the few places where the SQL cannot be the same are the
+// methods of Engine and Checkpoint, all in this file.
+type Engine string
+
+// The engines msitfeed runs on.
+const (
+	// SQLite is one file on one machine (modernc.org/sqlite), the default.
+	SQLite Engine = "sqlite"
+	// Postgres is a PostgreSQL server (github.com/jackc/pgx/v5), for
+	// several instances sharing one store.
+	Postgres Engine = "postgres"
+)
+
+// EngineForDSN returns the engine the database setting selects: a
+// postgres:// or postgresql:// URL is PostgreSQL, anything else is the path
+// of an SQLite file.
+func EngineForDSN(dsn string) Engine {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return Postgres
+	}
+	return SQLite
+}
+
+// EngineOf returns the engine of a database opened by Open.
+func EngineOf(d *sql.DB) Engine {
+	if _, ok := d.Driver().(*stdlib.Driver); ok {
+		return Postgres
+	}
+	return SQLite
+}
+
+// LockTx makes the transaction tx the only writer of what key names until
+// it ends, so that work which reads and then writes (the next storage
+// sequence number of a post) is done in commit order. SQLite needs nothing:
+// Open begins every transaction IMMEDIATE, which already holds the one
+// write lock of the file. PostgreSQL takes a transaction-level advisory
+// lock, released by the commit or rollback.
+func (e Engine) LockTx(ctx context.Context, tx *sql.Tx, key string) error {
+	if e != Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock($1)`, lockKey(key)); err != nil {
+		return fmt.Errorf("lock %s: %w", key, err)
+	}
+	return nil
+}
+
+// lockKey maps a lock's name to the 64-bit key of a PostgreSQL advisory
+// lock; names are few and fixed, so a collision only serialises more.
+func lockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("msitfeed:" + name))
+	return int64(h.Sum64())
+}
+
+// ChangeToken returns a value that differs from the one read before
+// whenever any transaction has committed since, read on conn. On SQLite it
+// is PRAGMA data_version, which moves when another connection commits (so
+// conn must be one connection kept for the purpose). On PostgreSQL it is
+// the current snapshot (xmin:xmax:in-progress ids): two equal snapshots see
+// the same committed transactions, so an equal token means nothing was
+// committed; commits in other databases of the cluster move it too, which
+// costs only a needless re-read.
+func (e Engine) ChangeToken(ctx context.Context, conn *sql.Conn) (string, error) {
+	var q string
+	switch e {
+	case Postgres:
+		q = `SELECT pg_current_snapshot()::text`
+	default:
+		q = `PRAGMA data_version`
+	}
+	var tok string
+	if err := conn.QueryRowContext(ctx, q).Scan(&tok); err != nil {
+		return "", fmt.Errorf("read change token: %w", err)
+	}
+	return tok, nil
+}
