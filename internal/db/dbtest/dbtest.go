@@ -89,13 +89,20 @@ func DSN(t testing.TB, engine db.Engine) string {
 	return c.url(name)
 }
 
+// Each runs f as a subtest named after each engine of Engines: the one
+// table of engines the store tests share.
+func Each(t *testing.T, f func(t *testing.T, e db.Engine)) {
+	t.Helper()
+	for _, e := range Engines() {
+		t.Run(string(e), func(t *testing.T) { f(t, e) })
+	}
+}
+
 // Run runs f as a subtest named after each engine of Engines, each with a
 // fresh database of that engine.
 func Run(t *testing.T, f func(t *testing.T, d *sql.DB)) {
 	t.Helper()
-	for _, e := range Engines() {
-		t.Run(string(e), func(t *testing.T) { f(t, Open(t, e)) })
-	}
+	Each(t, func(t *testing.T, e db.Engine) { f(t, Open(t, e)) })
 }
 
 // cluster is the test binary's PostgreSQL server.
