@@ -80,7 +80,9 @@ func mustGet(t *testing.T, c *Cache, board string, format Format) *Entry {
 	return e
 }
 
-func TestCache_RebuildsOnlyWhenTheBoardVersionMoves(t *testing.T) { dbtest.Each(t, cacheRebuildsOnlyWhenTheBoardVersionMoves) }
+func TestCache_RebuildsOnlyWhenTheBoardVersionMoves(t *testing.T) {
+	dbtest.Each(t, cacheRebuildsOnlyWhenTheBoardVersionMoves)
+}
 
 func cacheRebuildsOnlyWhenTheBoardVersionMoves(t *testing.T, e db.Engine) {
 	s, _ := openTestStore(t, e)
@@ -135,7 +137,9 @@ func cacheRebuildsOnlyWhenTheBoardVersionMoves(t *testing.T, e db.Engine) {
 	})
 }
 
-func TestCache_NoticesWritesFromAnotherProcess(t *testing.T) { dbtest.Each(t, cacheNoticesWritesFromAnotherProcess) }
+func TestCache_NoticesWritesFromAnotherProcess(t *testing.T) {
+	dbtest.Each(t, cacheNoticesWritesFromAnotherProcess)
+}
 
 func cacheNoticesWritesFromAnotherProcess(t *testing.T, e db.Engine) {
 	s, path := openTestStore(t, e)

@@ -93,7 +93,9 @@ func crawlFillsWhatThePostPageLacks(t *testing.T, e db.Engine) {
 
 // TestCrawlRevisitKeepsADateThePageNeverShowed: fetching a post again whose
 // page has no date keeps the stored date and where it came from.
-func TestCrawlRevisitKeepsADateThePageNeverShowed(t *testing.T) { dbtest.Each(t, crawlRevisitKeepsADateThePageNeverShowed) }
+func TestCrawlRevisitKeepsADateThePageNeverShowed(t *testing.T) {
+	dbtest.Each(t, crawlRevisitKeepsADateThePageNeverShowed)
+}
 
 func crawlRevisitKeepsADateThePageNeverShowed(t *testing.T, e db.Engine) {
 	store, _ := openTestStore(t, e)
@@ -123,7 +125,9 @@ func crawlRevisitKeepsADateThePageNeverShowed(t *testing.T, e db.Engine) {
 // share an updated value, however fast posts are stored: with a clock that
 // does not move, or moves by less than the column keeps, each save is still
 // stamped a millisecond after the last.
-func TestSaveGivesEveryItemItsOwnUpdatedInstant(t *testing.T) { dbtest.Each(t, saveGivesEveryItemItsOwnUpdatedInstant) }
+func TestSaveGivesEveryItemItsOwnUpdatedInstant(t *testing.T) {
+	dbtest.Each(t, saveGivesEveryItemItsOwnUpdatedInstant)
+}
 
 func saveGivesEveryItemItsOwnUpdatedInstant(t *testing.T, e db.Engine) {
 	for _, step := range []time.Duration{0, 300 * time.Microsecond} {
