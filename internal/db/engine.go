@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -87,4 +88,31 @@ func (e Engine) ChangeToken(ctx context.Context, conn *sql.Conn) (string, error)
 		return "", fmt.Errorf("read change token: %w", err)
 	}
 	return tok, nil
+}
+
+// CheckWritable reports whether d would take a write now, without changing
+// anything: on SQLite by taking the file's write lock (BEGIN IMMEDIATE)
+// and giving it back; on PostgreSQL by asking whether the server is a
+// read-only standby or the session read-only.
+func (e Engine) CheckWritable(ctx context.Context, d *sql.DB) error {
+	conn, err := d.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if e == Postgres {
+		var readOnly string
+		if err := conn.QueryRowContext(ctx, `SELECT CASE WHEN pg_is_in_recovery() THEN 'on' ELSE current_setting('transaction_read_only') END`).Scan(&readOnly); err != nil {
+			return err
+		}
+		if readOnly == "on" {
+			return errors.New("the PostgreSQL server takes no writes (a standby, or read-only)")
+		}
+		return nil
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	_, err = conn.ExecContext(ctx, "ROLLBACK")
+	return err
 }
