@@ -271,7 +271,7 @@ func (s *Subscribers) insertRows(ctx context.Context, rows []importRow, rep *Imp
 			}
 		}
 	}()
-	args := make([]any, 0, importBatch*strings.Count(valuesRow, "?"))
+	args := make([]any, 0, importBatch*subscriberFields)
 	for len(fresh) > 0 {
 		n := min(len(fresh), importBatch)
 		st := &batch
@@ -280,7 +280,7 @@ func (s *Subscribers) insertRows(ctx context.Context, rows []importRow, rep *Imp
 			n = 1
 		}
 		if *st == nil {
-			q := insertSubscriberSQL + strings.Repeat(valuesRow+",", n-1) + valuesRow
+			q := insertSubscriberSQL + valuesRows(n)
 			p, err := tx.PrepareContext(ctx, q)
 			if err != nil {
 				return fmt.Errorf("import: %w", err)

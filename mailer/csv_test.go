@@ -297,7 +297,7 @@ func TestExport_RoundTrips(t *testing.T) {
 	src.Now = func() time.Time { return subscriberClock.Add(36 * time.Hour) }
 	mustAdd(t, src, NewSubscriber{Address: `"Comma, Quote \"Q\"" <q@example.org>`, Boards: []string{"trends"}, Origin: OriginWeb})
 	b := mustAdd(t, src, NewSubscriber{Address: "bounce@example.org", Status: StatusActive})
-	if _, err := src.db.Exec(`UPDATE subscribers SET status = 'bounced' WHERE id = ?`, b.ID); err != nil {
+	if _, err := src.db.Exec(`UPDATE subscribers SET status = 'bounced' WHERE id = $1`, b.ID); err != nil {
 		t.Fatal(err)
 	}
 	want, err := src.List(ctx, ListFilter{})

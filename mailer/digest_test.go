@@ -84,7 +84,7 @@ func (e *digestEnv) mailer() *mailer.Mailer {
 func (e *digestEnv) addSubscriber(email, name, boards string, status mailer.Status, joined time.Time) int64 {
 	e.t.Helper()
 	res, err := e.db.Exec(`INSERT INTO subscribers (uid, email, email_key, name, status, boards, origin, created, confirmed)
-		VALUES (?, ?, ?, ?, ?, ?, 'cli', ?, ?)`, mailer.NewUID(), email, strings.ToLower(email), name, string(status), boards,
+		VALUES ($1, $2, $3, $4, $5, $6, 'cli', $7, $8)`, mailer.NewUID(), email, strings.ToLower(email), name, string(status), boards,
 		joined.Format(time.RFC3339Nano), joined.Format(time.RFC3339Nano))
 	if err != nil {
 		e.t.Fatal(err)
@@ -231,7 +231,7 @@ func TestSendDigest_WellFormedMailPerSubscriber(t *testing.T) {
 
 	t.Run("every header is present and right", func(t *testing.T) {
 		var uid string
-		if err := e.db.QueryRow(`SELECT uid FROM subscribers WHERE id = ?`, allID).Scan(&uid); err != nil {
+		if err := e.db.QueryRow(`SELECT uid FROM subscribers WHERE id = $1`, allID).Scan(&uid); err != nil {
 			t.Fatal(err)
 		}
 		pm := byRcpt["all@example.org"]
@@ -251,7 +251,7 @@ func TestSendDigest_WellFormedMailPerSubscriber(t *testing.T) {
 			t.Errorf("Message-ID = %q", h.Get("Message-Id"))
 		}
 		var stored string
-		if err := e.db.QueryRow(`SELECT message_id FROM deliveries WHERE subscriber_id = ?`, allID).Scan(&stored); err != nil || "<"+stored+">" != h.Get("Message-Id") {
+		if err := e.db.QueryRow(`SELECT message_id FROM deliveries WHERE subscriber_id = $1`, allID).Scan(&stored); err != nil || "<"+stored+">" != h.Get("Message-Id") {
 			t.Errorf("ledger Message-ID = %q (%v), header %q", stored, err, h.Get("Message-Id"))
 		}
 		lu := regexp.MustCompile(`^<https://msitfeed\.example/unsubscribe/([A-Za-z0-9_.-]+)>, <mailto:digest@msitfeed\.example\?subject=unsubscribe>$`).FindStringSubmatch(h.Get("List-Unsubscribe"))

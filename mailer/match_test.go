@@ -18,7 +18,7 @@ import (
 // the preferences page store it.
 func (e *digestEnv) setMatch(id int64, match string) {
 	e.t.Helper()
-	if _, err := e.db.Exec(`UPDATE subscribers SET match_pattern = ? WHERE id = ?`, match, id); err != nil {
+	if _, err := e.db.Exec(`UPDATE subscribers SET match_pattern = $1 WHERE id = $2`, match, id); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -33,7 +33,7 @@ func TestDigestGolden(t *testing.T) {
 	e := newDigestEnv(t, smtptest.Faults{})
 	e.cfg.Secret = "golden-secret"
 	id := e.addSubscriber("reader@example.org", "Reader", "press,photo", mailer.StatusActive, e.now.Add(-30*24*time.Hour))
-	if _, err := e.db.Exec(`UPDATE subscribers SET uid = 'golden-uid' WHERE id = ?`, id); err != nil {
+	if _, err := e.db.Exec(`UPDATE subscribers SET uid = 'golden-uid' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	day := func(d int) time.Time { return time.Date(2025, 3, d, 0, 0, 0, 0, feeds.KST) }

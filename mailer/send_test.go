@@ -124,7 +124,7 @@ func TestSendDigest_PermanentFailuresBounce(t *testing.T) {
 	joined := e.now.Add(-30 * 24 * time.Hour)
 	bad := e.addSubscriber("nobody@example.org", "", "", mailer.StatusActive, joined)
 	good := e.addSubscriber("fine@example.org", "", "", mailer.StatusActive, joined)
-	e.db.Exec(`UPDATE subscribers SET bounces = 2 WHERE id = ?`, good) // two bounces earlier
+	e.db.Exec(`UPDATE subscribers SET bounces = 2 WHERE id = $1`, good) // two bounces earlier
 	m := e.mailer()
 
 	for round := 1; round <= 4; round++ {
@@ -135,12 +135,12 @@ func TestSendDigest_PermanentFailuresBounce(t *testing.T) {
 		}
 		var status string
 		var bounces int
-		e.db.QueryRow(`SELECT status, bounces FROM subscribers WHERE id = ?`, bad).Scan(&status, &bounces)
+		e.db.QueryRow(`SELECT status, bounces FROM subscribers WHERE id = $1`, bad).Scan(&status, &bounces)
 		switch {
 		case round <= 3:
 			var dstatus, lastErr string
 			var attempts int
-			e.db.QueryRow(`SELECT status, attempts, last_error FROM deliveries WHERE digest_id = ? AND subscriber_id = ?`,
+			e.db.QueryRow(`SELECT status, attempts, last_error FROM deliveries WHERE digest_id = $1 AND subscriber_id = $2`,
 				res.Digests[0].ID, bad).Scan(&dstatus, &attempts, &lastErr)
 			if dstatus != "failed" || attempts != 1 || !strings.Contains(lastErr, "550") {
 				t.Errorf("round %d: delivery %s after %d attempts (%q), want failed after 1 with the 550", round, dstatus, attempts, lastErr)
@@ -153,13 +153,13 @@ func TestSendDigest_PermanentFailuresBounce(t *testing.T) {
 				t.Errorf("round %d: subscriber %s with %d bounces, want %s with %d", round, status, bounces, want, round)
 			}
 		default:
-			if n := e.scalar(`SELECT count(*) FROM deliveries WHERE digest_id = ? AND subscriber_id = ?`, res.Digests[0].ID, bad); n != 0 {
+			if n := e.scalar(`SELECT count(*) FROM deliveries WHERE digest_id = $1 AND subscriber_id = $2`, res.Digests[0].ID, bad); n != 0 {
 				t.Errorf("a bounced subscriber is still in new digests")
 			}
 		}
 		e.now = e.now.Add(24 * time.Hour)
 	}
-	if n := e.scalar(`SELECT bounces FROM subscribers WHERE id = ?`, good); n != 0 {
+	if n := e.scalar(`SELECT bounces FROM subscribers WHERE id = $1`, good); n != 0 {
 		t.Errorf("a success left bounces at %d, want 0", n)
 	}
 	if got := e.smtp.ByRecipient()["fine@example.org"]; got != 4 {
@@ -177,8 +177,8 @@ func TestSendDigest_SkipsWhoLeftBeforeTheirTurn(t *testing.T) {
 	if _, err := e.send(m); err == nil {
 		t.Fatal("want pending deliveries while the server is down")
 	}
-	e.db.Exec(`UPDATE subscribers SET status = 'unsubscribed' WHERE email = ?`, emails[1])
-	e.db.Exec(`UPDATE subscribers SET status = 'bounced' WHERE email = ?`, emails[2])
+	e.db.Exec(`UPDATE subscribers SET status = 'unsubscribed' WHERE email = $1`, emails[1])
+	e.db.Exec(`UPDATE subscribers SET status = 'bounced' WHERE email = $1`, emails[2])
 	e.smtp.SetFaults(smtptest.Faults{})
 	res, err := e.send(m)
 	if err != nil {
@@ -186,7 +186,7 @@ func TestSendDigest_SkipsWhoLeftBeforeTheirTurn(t *testing.T) {
 	}
 	exactlyOnce(t, e.smtp, []string{emails[0], emails[3], emails[4]})
 	var lastErr string
-	e.db.QueryRow(`SELECT d.last_error FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = ? AND d.status = 'failed'`, emails[1]).Scan(&lastErr)
+	e.db.QueryRow(`SELECT d.last_error FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = $1 AND d.status = 'failed'`, emails[1]).Scan(&lastErr)
 	if lastErr != "unsubscribed" {
 		t.Errorf("delivery to the unsubscribed: last_error %q, want unsubscribed", lastErr)
 	}
@@ -211,7 +211,7 @@ func TestSendDigest_SecondSenderIsRefused(t *testing.T) {
 		t.Fatalf("refused sender sent or created something")
 	}
 	// A holder that died is replaced once its lock expires.
-	e.db.Exec(`UPDATE locks SET expires = ? WHERE name = ?`, time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano), mailer.LockName)
+	e.db.Exec(`UPDATE locks SET expires = $1 WHERE name = $2`, time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano), mailer.LockName)
 	if _, err := e.send(m); err != nil {
 		t.Fatalf("SendDigest after the lock expired: %v", err)
 	}

@@ -139,7 +139,7 @@ func TestSubscribers_Suppression(t *testing.T) {
 		}, StatusUnsubscribed},
 		{"a bounced address", func(t *testing.T, s *Subscribers, d *sql.DB, sub Subscriber) {
 			// The ledger marks bounces; do what it does.
-			if _, err := d.Exec(`UPDATE subscribers SET status = 'bounced', bounces = 3 WHERE id = ?`, sub.ID); err != nil {
+			if _, err := d.Exec(`UPDATE subscribers SET status = 'bounced', bounces = 3 WHERE id = $1`, sub.ID); err != nil {
 				t.Fatal(err)
 			}
 		}, StatusBounced},
@@ -180,7 +180,7 @@ func TestSubscribers_Suppression(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, id := range []int64{sub.ID, keep.ID} {
-			if _, err := d.Exec(`INSERT INTO deliveries (digest_id, subscriber_id, message_id, status, last_error) VALUES (1, ?, 'm', 'failed', '550 <jane@example.org> unknown')`, id); err != nil {
+			if _, err := d.Exec(`INSERT INTO deliveries (digest_id, subscriber_id, message_id, status, last_error) VALUES (1, $1, 'm', 'failed', '550 <jane@example.org> unknown')`, id); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -195,7 +195,7 @@ func TestSubscribers_Suppression(t *testing.T) {
 		if n != 0 {
 			t.Errorf("%d subscriber rows still hold the address", n)
 		}
-		d.QueryRow(`SELECT count(*) FROM deliveries WHERE subscriber_id = ?`, sub.ID).Scan(&n)
+		d.QueryRow(`SELECT count(*) FROM deliveries WHERE subscriber_id = $1`, sub.ID).Scan(&n)
 		if n != 0 {
 			t.Errorf("%d delivery rows of the purged subscriber remain", n)
 		}
