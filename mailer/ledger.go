@@ -376,7 +376,8 @@ func (s DigestStatus) Recipients() int { return s.Sent + s.Failed + s.Pending }
 // delivery counts.
 func (m *Mailer) Status(ctx context.Context, limit int) ([]DigestStatus, error) {
 	rows, err := m.db.QueryContext(ctx, `SELECT g.id, g.period_start, g.period_end, g.items, g.created, g.finished,
-			COALESCE(SUM(d.status = 'sent'), 0), COALESCE(SUM(d.status = 'failed'), 0), COALESCE(SUM(d.status = 'pending'), 0)
+			COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN d.status = 'pending' THEN 1 ELSE 0 END), 0)
 		FROM digests g LEFT JOIN deliveries d ON d.digest_id = g.id
 		GROUP BY g.id ORDER BY g.id DESC LIMIT $1`, limit)
 	if err != nil {

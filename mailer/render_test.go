@@ -10,6 +10,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/mailer/smtptest"
 )
@@ -70,7 +71,11 @@ func TestDigestGolden(t *testing.T) {
 }
 
 func TestSendDigest_KeepsTheLockWhileItRuns(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{Delay: 5 * time.Millisecond})
+	dbtest.Each(t, sendDigestKeepsTheLockWhileItRuns)
+}
+
+func sendDigestKeepsTheLockWhileItRuns(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{Delay: 5 * time.Millisecond})
 	e.cfg.SMTP.Concurrency = 1
 	e.seedDigest(80)
 	m := e.mailer()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/mailer/smtptest"
 )
@@ -45,6 +46,10 @@ func exactlyOnce(t *testing.T, srv *smtptest.Server, emails []string) {
 }
 
 func TestSendDigest_Faults(t *testing.T) {
+	dbtest.Each(t, sendDigestFaults)
+}
+
+func sendDigestFaults(t *testing.T, engine db.Engine) {
 	tests := []struct {
 		name   string
 		faults smtptest.Faults
@@ -56,7 +61,7 @@ func TestSendDigest_Faults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newDigestEnv(t, tt.faults)
+			e := newDigestEnvOn(t, engine, tt.faults)
 			emails := e.seedDigest(60)
 			m := e.mailer()
 			res, err := e.send(m)
@@ -83,7 +88,11 @@ func TestSendDigest_Faults(t *testing.T) {
 }
 
 func TestSendDigest_DownLongerThanRetriesResumesNextRun(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{DownConns: 1 << 30})
+	dbtest.Each(t, sendDigestDownLongerThanRetriesResumesNextRun)
+}
+
+func sendDigestDownLongerThanRetriesResumesNextRun(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{DownConns: 1 << 30})
 	e.cfg.SMTP.Retries = 2
 	emails := e.seedDigest(25)
 	m := e.mailer()
@@ -120,7 +129,11 @@ func TestSendDigest_DownLongerThanRetriesResumesNextRun(t *testing.T) {
 }
 
 func TestSendDigest_PermanentFailuresBounce(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{Reject: func(rcpt string) bool { return rcpt == "nobody@example.org" }})
+	dbtest.Each(t, sendDigestPermanentFailuresBounce)
+}
+
+func sendDigestPermanentFailuresBounce(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{Reject: func(rcpt string) bool { return rcpt == "nobody@example.org" }})
 	joined := e.now.Add(-30 * 24 * time.Hour)
 	bad := e.addSubscriber("nobody@example.org", "", "", mailer.StatusActive, joined)
 	good := e.addSubscriber("fine@example.org", "", "", mailer.StatusActive, joined)
@@ -168,9 +181,13 @@ func TestSendDigest_PermanentFailuresBounce(t *testing.T) {
 }
 
 func TestSendDigest_SkipsWhoLeftBeforeTheirTurn(t *testing.T) {
+	dbtest.Each(t, sendDigestSkipsWhoLeftBeforeTheirTurn)
+}
+
+func sendDigestSkipsWhoLeftBeforeTheirTurn(t *testing.T, engine db.Engine) {
 	// The server is down at first, so the digest is created and everything
 	// stays pending; meanwhile one subscriber unsubscribes and one bounces.
-	e := newDigestEnv(t, smtptest.Faults{DownConns: 1 << 30})
+	e := newDigestEnvOn(t, engine, smtptest.Faults{DownConns: 1 << 30})
 	e.cfg.SMTP.Retries = 0
 	emails := e.seedDigest(5)
 	m := e.mailer()
@@ -196,7 +213,11 @@ func TestSendDigest_SkipsWhoLeftBeforeTheirTurn(t *testing.T) {
 }
 
 func TestSendDigest_SecondSenderIsRefused(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{})
+	dbtest.Each(t, sendDigestSecondSenderIsRefused)
+}
+
+func sendDigestSecondSenderIsRefused(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{})
 	e.seedDigest(3)
 	m := e.mailer()
 	ctx := context.Background()
