@@ -31,7 +31,7 @@ type Options struct {
 	// Handler); nil serves every client the feed document.
 	Page PageRenderer
 
-	// CheckInterval is how often at most the cache asks SQLite whether any
+	// CheckInterval is how often at most the cache asks the database whether any
 	// connection or process has written; 500ms if 0.
 	CheckInterval time.Duration
 	// MaxBytes bounds the rendered bytes the cache keeps; 64 MiB if 0.
