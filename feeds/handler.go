@@ -233,10 +233,13 @@ func notModified(r *http.Request, etag string, modified time.Time) bool {
 // etagListMatches reports whether any entity tag in the If-None-Match field
 // values matches etag by weak comparison, or the field is "*".
 func etagListMatches(values []string, etag string) bool {
+	if len(values) == 1 && values[0] == etag {
+		return true // a reader sending back the ETag it was given
+	}
 	want := strings.TrimPrefix(etag, "W/")
 	for _, v := range values {
 		for {
-			v = strings.TrimLeft(v, " \t,")
+			v = trimListSeparators(v)
 			if v == "" {
 				break
 			}
@@ -254,6 +257,15 @@ func etagListMatches(values []string, etag string) bool {
 		}
 	}
 	return false
+}
+
+// trimListSeparators drops the spaces, tabs and commas before the next
+// element of a list field.
+func trimListSeparators(s string) string {
+	for s != "" && (s[0] == ' ' || s[0] == '\t' || s[0] == ',') {
+		s = s[1:]
+	}
+	return s
 }
 
 // nextETag splits the entity tag at the start of s (W/"x" or "x") from
@@ -275,28 +287,28 @@ func nextETag(s string) (tag, rest string, ok bool) {
 }
 
 // acceptsGzip reports whether the Accept-Encoding field values accept gzip
-// with a quality above zero, by name, as x-gzip, or through "*".
+// with a quality above zero, by name, as x-gzip, or through "*". It runs
+// on every feed request, so it reads the values in place.
 func acceptsGzip(values []string) bool {
-	gzipQ, starQ := -1.0, -1.0
+	gzipQ, starQ := -1, -1
 	for _, v := range values {
-		for _, part := range strings.Split(v, ",") {
+		for v != "" {
+			var part string
+			part, v, _ = strings.Cut(v, ",")
 			coding, params, _ := strings.Cut(part, ";")
-			coding = strings.ToLower(strings.TrimSpace(coding))
-			q := 1.0
-			for _, p := range strings.Split(params, ";") {
-				name, val, ok := strings.Cut(strings.TrimSpace(p), "=")
-				if ok && strings.EqualFold(strings.TrimSpace(name), "q") {
-					f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-					if err != nil {
-						f = 0
-					}
-					q = f
+			coding = trimOWS(coding)
+			q := 1000
+			for params != "" {
+				var p string
+				p, params, _ = strings.Cut(params, ";")
+				if name, val, ok := strings.Cut(p, "="); ok && equalLower(trimOWS(name), "q") {
+					q = parseQ(trimOWS(val))
 				}
 			}
-			switch coding {
-			case "gzip", "x-gzip":
+			switch {
+			case equalLower(coding, "gzip"), equalLower(coding, "x-gzip"):
 				gzipQ = max(gzipQ, q)
-			case "*":
+			case coding == "*":
 				starQ = max(starQ, q)
 			}
 		}

@@ -186,6 +186,12 @@ func TestHandler_ConditionalRequests(t *testing.T) {
 		{"an unparseable If-Modified-Since is ignored", []string{"If-Modified-Since", "yesterday"}, 200},
 		{"If-None-Match takes precedence over If-Modified-Since", []string{"If-None-Match", `"nope"`, "If-Modified-Since", later}, 200},
 		{"the gzip ETag does not validate the identity body", []string{"If-None-Match", strings.TrimSuffix(etag, `"`) + `-gzip"`}, 200},
+		{"the ETag after tabs and bare commas matches", []string{"If-None-Match", "\"a\",\t,,\"b\"," + etag}, 304},
+		{"the weak ETag last in a list matches", []string{"If-None-Match", `"a", W/"b", W/` + etag}, 304},
+		{"several ETags, none ours, is 200", []string{"If-None-Match", `"a", W/"b", "c"`}, 200},
+		{"a malformed element ends its field value", []string{"If-None-Match", "nope, " + etag}, 200},
+		{"an empty If-None-Match matches nothing", []string{"If-None-Match", "", "If-Modified-Since", later}, 200},
+		{"a prefix of the ETag does not match", []string{"If-None-Match", etag[:len(etag)-2] + `"`}, 200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := serve(mux, "GET", "/feeds/press.atom", tc.header...)
@@ -223,6 +229,14 @@ func TestHandler_Gzip(t *testing.T) {
 		{"*, gzip;q=0", false},
 		{"identity", false},
 		{"br", false},
+		{"deflate;q=0.5, gzip;q=0.001", true},
+		{" x-gzip ; q=0.5", true},
+		{"gzip;q=1.0;foo=bar", true},
+		{"br, *;q=0.1", true},
+		{"gzip ; q=0", false},
+		{"gzip;level=9;q=0", false},
+		{"gzip;q=bogus", false},
+		{"gzipped", false},
 	} {
 		t.Run("Accept-Encoding: "+tc.accept, func(t *testing.T) {
 			w := serve(mux, "GET", "/feeds/all.rss", "Accept-Encoding", tc.accept)
@@ -331,6 +345,56 @@ func TestExportAll(t *testing.T) {
 			}
 		}
 	})
+}
+
+// headerWriter is a ResponseWriter that allocates nothing and keeps the
+// status, so allocations counted around a handler are the handler's.
+type headerWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *headerWriter) Header() http.Header         { return w.h }
+func (w *headerWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *headerWriter) WriteHeader(code int)        { w.code = code }
+
+// A cached feed is served without allocating: 200, gzip and the 304s of
+// If-None-Match and If-Modified-Since, with or without an Accept field.
+func TestHandler_CachedFeedAllocatesNothing(t *testing.T) {
+	_, cache := newFeedServer(t, renderFixture())
+	h := feeds.NewHandler(cache)
+	first := serve(h, "GET", "/feeds/press.rss")
+	gz := serve(h, "GET", "/feeds/press.rss", "Accept-Encoding", "gzip")
+	etag, lastMod := first.Header().Get("Etag"), first.Header().Get("Last-Modified")
+	for _, tc := range []struct {
+		name   string
+		header []string
+		code   int
+	}{
+		{"200", nil, 200},
+		{"gzip", []string{"Accept-Encoding", "gzip, deflate, br"}, 200},
+		{"If-None-Match", []string{"If-None-Match", etag}, 304},
+		{"If-None-Match, gzip", []string{"If-None-Match", gz.Header().Get("Etag"), "Accept-Encoding", "gzip"}, 304},
+		{"If-None-Match in a list", []string{"If-None-Match", `"old", ` + etag}, 304},
+		{"If-Modified-Since", []string{"If-Modified-Since", lastMod}, 304},
+		{"a reader's Accept", []string{"If-None-Match", etag, "Accept", "application/rss+xml, application/atom+xml;q=0.9, */*;q=0.1"}, 304},
+	} {
+		r := httptest.NewRequest("GET", "/feeds/press.rss", nil)
+		for i := 0; i+1 < len(tc.header); i += 2 {
+			r.Header.Add(tc.header[i], tc.header[i+1])
+		}
+		w := &headerWriter{h: http.Header{}}
+		allocs := testing.AllocsPerRun(200, func() {
+			clear(w.h)
+			h.ServeHTTP(w, r)
+		})
+		if w.code != tc.code {
+			t.Errorf("%s: status %d, want %d", tc.name, w.code, tc.code)
+		}
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per request, want 0", tc.name, allocs)
+		}
+	}
 }
 
 // Benchmarks: the feed handler against a bare handler that writes the same

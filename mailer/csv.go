@@ -3,6 +3,7 @@ package mailer
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/csv"
@@ -12,11 +13,13 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // Import and export of subscribers as CSV.
@@ -103,10 +106,15 @@ type importRow struct {
 }
 
 // Import reads subscribers from CSV or from a JSON export (see the format
-// above) and adds them in one transaction, in batches. It returns an error wrapping ErrBadFile if the file has
-// no usable header, ErrInvalidRows if a row is invalid and SkipInvalid is
-// not set (nothing is imported then), or a database error; the report is
-// filled in every case.
+// above) and adds them in one transaction. It returns an error wrapping
+// ErrBadFile if the file has no usable header, ErrInvalidRows if a row is
+// invalid and SkipInvalid is not set (nothing is imported then), or a
+// database error; the report is filled in every case.
+//
+// Rows are streamed: each batch of valid rows is checked against the
+// database and inserted as the file is read, and the transaction is rolled
+// back at the end if a row was invalid, so memory does not grow with the
+// file (a JSON export is read whole, up to 256 MB, to number its lines).
 func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOptions) (ImportReport, error) {
 	var rep ImportReport
 	maxLine := opts.MaxLine
@@ -124,36 +132,41 @@ func (s *Subscribers) Import(ctx context.Context, r io.Reader, opts ImportOption
 	if bytes.HasPrefix(head, []byte{0xFF, 0xFE}) || bytes.HasPrefix(head, []byte{0xFE, 0xFF}) || bytes.IndexByte(head, 0) >= 0 {
 		return rep, fmt.Errorf("%w: the file is not UTF-8 (UTF-16?); save it as UTF-8", ErrBadFile)
 	}
-	var rows []importRow
-	var err error
-	if looksLikeJSON(br) {
-		rows, err = readJSONRows(br, s.Boards, now, &rep)
-	} else {
-		rows, err = readCSVRows(br, s.Boards, maxLine, now, &rep)
-	}
+
+	imp, err := s.beginImport(ctx, &rep)
 	if err != nil {
 		return rep, err
 	}
+	defer imp.close()
+	if looksLikeJSON(br) {
+		err = readJSONRows(ctx, br, s.Boards, now, &rep, imp.add)
+	} else {
+		err = readCSVRows(ctx, br, s.Boards, maxLine, now, &rep, imp.add)
+	}
+	if err == nil {
+		err = imp.flush()
+	}
 	sort.SliceStable(rep.Errors, func(i, j int) bool { return rep.Errors[i].Line < rep.Errors[j].Line })
-	if err := ctx.Err(); err != nil {
-		return rep, err
-	}
-
-	rows = dropDuplicateRows(rows, &rep)
-	if err := s.insertRows(ctx, rows, &rep, opts.SkipInvalid || len(rep.Errors) == 0); err != nil {
-		return rep, err
-	}
 	sort.SliceStable(rep.Notes, func(i, j int) bool { return rep.Notes[i].Line < rep.Notes[j].Line })
 	rep.Skipped = len(rep.Notes)
+	if err != nil {
+		rep.Added = 0
+		return rep, err
+	}
 	if len(rep.Errors) > 0 && !opts.SkipInvalid {
+		rep.Added = 0
 		return rep, fmt.Errorf("import: %w: %d invalid, nothing imported", ErrInvalidRows, len(rep.Errors))
+	}
+	if err := imp.commit(); err != nil {
+		rep.Added = 0
+		return rep, err
 	}
 	return rep, nil
 }
 
-// readCSVRows reads the valid rows of a CSV file, adding the invalid ones
-// to rep.Errors.
-func readCSVRows(r io.Reader, boards *feeds.Registry, maxLine int, now time.Time, rep *ImportReport) ([]importRow, error) {
+// readCSVRows reads a CSV file, passing each valid row to add in line
+// order and adding the invalid ones to rep.Errors.
+func readCSVRows(ctx context.Context, r io.Reader, boards *feeds.Registry, maxLine int, now time.Time, rep *ImportReport, add func(importRow) error) error {
 	guard := newLineGuard(r, maxLine)
 	cr := csv.NewReader(guard)
 	cr.FieldsPerRecord = -1
@@ -163,20 +176,24 @@ func readCSVRows(r io.Reader, boards *feeds.Registry, maxLine int, now time.Time
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			if len(guard.long) > 0 {
-				return nil, fmt.Errorf("%w: line 1 is longer than %d bytes; expected a header such as email,name,boards,status", ErrBadFile, maxLine)
+				return fmt.Errorf("%w: line 1 is longer than %d bytes; expected a header such as email,name,boards,status", ErrBadFile, maxLine)
 			}
-			return nil, fmt.Errorf("%w: the file is empty; expected a header such as email,name,boards,status", ErrBadFile)
+			return fmt.Errorf("%w: the file is empty; expected a header such as email,name,boards,status", ErrBadFile)
 		}
-		return nil, fmt.Errorf("%w: header: %v", ErrBadFile, csvReason(err))
+		return fmt.Errorf("%w: header: %v", ErrBadFile, csvReason(err))
 	}
 	line, _ := cr.FieldPos(0)
 	cols, err := parseHeader(header)
 	if err != nil {
-		return nil, fmt.Errorf("%w: line %d: %v", ErrBadFile, line, err)
+		return fmt.Errorf("%w: line %d: %v", ErrBadFile, line, err)
 	}
 
-	var rows []importRow
-	for {
+	for n := 0; ; n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -189,7 +206,7 @@ func readCSVRows(r io.Reader, boards *feeds.Registry, maxLine int, now time.Time
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
+			return fmt.Errorf("%w: %v", ErrBadFile, err)
 		}
 		start, _ := cr.FieldPos(0)
 		last, _ := cr.FieldPos(len(rec) - 1)
@@ -205,103 +222,327 @@ func readCSVRows(r io.Reader, boards *feeds.Registry, maxLine int, now time.Time
 			continue // a line of empty cells, as spreadsheets write
 		}
 		row.line = start
-		rows = append(rows, row)
+		if err := add(row); err != nil {
+			return err
+		}
 	}
 	for _, l := range guard.long {
 		rep.Errors = append(rep.Errors, LineError{l.line, fmt.Sprintf("line is %d bytes, longer than the %d allowed; not a subscriber row", l.size, maxLine)})
 	}
-	return rows, nil
+	return nil
 }
 
-// dropDuplicateRows keeps the first row of each address, noting the others.
-func dropDuplicateRows(rows []importRow, rep *ImportReport) []importRow {
-	firstLine := map[string]int{}
-	out := rows[:0]
-	for _, row := range rows {
+// importCacheKiB is the SQLite page cache an import runs with, in KiB. The
+// two unique indexes (address and UID) take inserts all over, and with the
+// default 2 MB cache most of a large import's time goes to evicting and
+// re-reading their pages; 32 MiB holds them for a million subscribers'
+// worth of inserts at a fraction of the old cost in memory.
+const importCacheKiB = 32 << 10
+
+// importer inserts the rows of one import in batches, inside one
+// transaction on a connection of its own, and sorts out the rows whose
+// address is already taken: by an earlier row of the file (found by the
+// ids this import inserted, with their lines) or by a subscriber stored
+// before (an earlier row of the file skipped for that reason is kept in a
+// temporary table, created on first need, so a repeat names its line).
+type importer struct {
+	ctx    context.Context
+	engine db.Engine
+	conn   *sql.Conn
+	tx     *sql.Tx
+	rep    *ImportReport
+	batch  []importRow
+	// mine holds the id and line of every row this import inserted, in id
+	// order once sorted: 12 bytes a row rather than the row.
+	mine      []importedRow
+	sorted    bool
+	knownMade bool   // the temporary table of skipped known addresses exists
+	restore   string // statement that puts the connection's cache back
+	args      []any
+	stmt      *sql.Stmt // the insert of a full batch
+}
+
+// importedRow is a row this import inserted.
+type importedRow struct {
+	id   int64
+	line int32
+}
+
+// beginImport takes a connection, enlarges its page cache and begins the
+// import's transaction.
+func (s *Subscribers) beginImport(ctx context.Context, rep *ImportReport) (*importer, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	imp := &importer{ctx: ctx, engine: db.EngineOf(s.db), conn: conn, rep: rep, sorted: true, batch: make([]importRow, 0, importBatch)}
+	// SQLite only: PostgreSQL sizes its cache for the server.
+	var cache int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err == nil {
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, importCacheKiB)); err == nil {
+			imp.restore = fmt.Sprintf(`PRAGMA cache_size = %d`, cache)
+		}
+	}
+	if imp.tx, err = conn.BeginTx(ctx, nil); err != nil {
+		imp.close()
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return imp, nil
+}
+
+// close rolls back what was not committed and gives the connection back
+// as it was.
+func (imp *importer) close() {
+	if imp.stmt != nil {
+		imp.stmt.Close()
+	}
+	if imp.tx != nil {
+		imp.tx.Rollback()
+	}
+	ctx := context.WithoutCancel(imp.ctx)
+	if imp.restore != "" {
+		imp.conn.ExecContext(ctx, imp.restore)
+	}
+	imp.conn.Close()
+}
+
+// commit commits the import.
+func (imp *importer) commit() error {
+	if imp.knownMade {
+		if _, err := imp.tx.ExecContext(imp.ctx, `DROP TABLE import_known`); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+	}
+	err := imp.tx.Commit()
+	imp.tx = nil
+	if err != nil {
+		return fmt.Errorf("import: %w", err)
+	}
+	return nil
+}
+
+// add queues a valid row, inserting the queue when it is full.
+func (imp *importer) add(row importRow) error {
+	imp.batch = append(imp.batch, row)
+	if len(imp.batch) == importBatch {
+		return imp.flush()
+	}
+	return nil
+}
+
+// flush inserts the queued rows whose address is not taken and notes the
+// others.
+func (imp *importer) flush() error {
+	if len(imp.batch) == 0 {
+		return nil
+	}
+	ctx, rep := imp.ctx, imp.rep
+	// Rows repeating an address earlier in the same batch: the database
+	// cannot tell them apart, so they are sorted out here.
+	firstLine := make(map[string]int, len(imp.batch))
+	fresh := make([]importRow, 0, len(imp.batch))
+	for _, row := range imp.batch {
 		if prev, dup := firstLine[row.key]; dup {
 			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, prev)})
 			continue
 		}
 		firstLine[row.key] = row.line
-		out = append(out, row)
+		fresh = append(fresh, row)
 	}
-	return out
+	imp.batch = imp.batch[:0]
+
+	imp.args = imp.args[:0]
+	for _, row := range fresh {
+		imp.args = append(imp.args, subscriberArgs(row.sub, row.key)...)
+	}
+	var rows *sql.Rows
+	var err error
+	if len(fresh) == importBatch {
+		if imp.stmt == nil {
+			if imp.stmt, err = imp.tx.PrepareContext(ctx, importInsertSQL(imp.engine, importBatch)); err != nil {
+				return fmt.Errorf("import: %w", err)
+			}
+		}
+		rows, err = imp.stmt.QueryContext(ctx, imp.args...)
+	} else {
+		rows, err = imp.tx.QueryContext(ctx, importInsertSQL(imp.engine, len(fresh)), imp.args...)
+	}
+	if err != nil {
+		return fmt.Errorf("import line %d: %w", fresh[0].line, err)
+	}
+	inserted := make(map[string]bool, len(fresh))
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			rows.Close()
+			return fmt.Errorf("import line %d: %w", fresh[0].line, err)
+		}
+		inserted[key] = true
+		if n := len(imp.mine); n > 0 && imp.mine[n-1].id > id {
+			imp.sorted = false
+		}
+		imp.mine = append(imp.mine, importedRow{id, int32(firstLine[key])})
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("import line %d: %w", fresh[0].line, err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("import line %d: %w", fresh[0].line, err)
+	}
+	rep.Added += len(inserted)
+	var taken []importRow
+	for _, row := range fresh {
+		if !inserted[row.key] {
+			taken = append(taken, row)
+		}
+	}
+	if len(taken) > 0 {
+		return imp.noteTaken(taken)
+	}
+	return nil
 }
 
-// insertRows inserts the rows whose address is not yet known, in batches in
-// one transaction, noting the others in rep. With commit false it only
-// checks against the database, so that a rejected import still reports its
-// duplicates.
-func (s *Subscribers) insertRows(ctx context.Context, rows []importRow, rep *ImportReport, commit bool) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("import: %w", err)
-	}
-	defer tx.Rollback()
+// importInsertSQL inserts n subscribers, leaving out those whose address
+// is taken, and returns the id and address key of those it inserted.
+//
+// Its placeholders are "?" on SQLite, where new SQL has "$1", and numbered
+// on PostgreSQL (db.Engine.ValuesRows says why).
+func importInsertSQL(e db.Engine, n int) string {
+	return insertSubscriberSQL + e.ValuesRows(n, subscriberFields, "") +
+		` ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key`
+}
 
-	existing := map[string]Subscriber{}
-	known, err := querySubscribers(ctx, tx, `SELECT `+subscriberColumns+` FROM subscribers`)
+// noteTaken notes why each of rows, whose address the database already
+// holds, was skipped.
+func (imp *importer) noteTaken(rows []importRow) error {
+	ctx, rep := imp.ctx, imp.rep
+	args := make([]any, len(rows))
+	for i, row := range rows {
+		args[i] = row.key
+	}
+	held, err := imp.tx.QueryContext(ctx, `SELECT id, email_key, status, unsubscribed FROM subscribers WHERE email_key IN (`+dollars(1, len(rows))+`)`, args...)
 	if err != nil {
-		return fmt.Errorf("import: read subscribers: %w", err)
+		return fmt.Errorf("import line %d: %w", rows[0].line, err)
 	}
-	for _, sub := range known {
-		existing[emailKey(sub.Email)] = sub
+	type holder struct {
+		id  int64
+		sub Subscriber
 	}
-	fresh := rows[:0:0]
+	byKey := map[string]holder{}
+	for held.Next() {
+		var h holder
+		var key, status, unsubscribed string
+		if err := held.Scan(&h.id, &key, &status, &unsubscribed); err != nil {
+			held.Close()
+			return fmt.Errorf("import line %d: %w", rows[0].line, err)
+		}
+		h.sub.Status, h.sub.Unsubscribed = Status(status), parseSubTime(unsubscribed)
+		byKey[key] = h
+	}
+	if err := held.Close(); err != nil {
+		return fmt.Errorf("import line %d: %w", rows[0].line, err)
+	}
+	var known []importRow
 	for _, row := range rows {
-		old, ok := existing[row.key]
-		switch {
-		case !ok:
-			fresh = append(fresh, row)
-		case old.Status == StatusActive || old.Status == StatusPending:
+		h, ok := byKey[row.key]
+		if !ok {
+			return fmt.Errorf("import line %d: %s was neither inserted nor found", row.line, row.sub.Email)
+		}
+		if line, mine := imp.lineOf(h.id); mine {
+			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, line)})
+			continue
+		}
+		known = append(known, row)
+	}
+	if len(known) == 0 {
+		return nil
+	}
+	// An address stored before the import: say so the first time, and
+	// name that line when the file repeats it.
+	if !imp.knownMade {
+		if _, err := imp.tx.ExecContext(ctx, `CREATE TEMP TABLE import_known (email_key TEXT PRIMARY KEY, line INTEGER NOT NULL)`); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		imp.knownMade = true
+	}
+	args = args[:0]
+	for _, row := range known {
+		args = append(args, row.key)
+	}
+	seen, err := imp.tx.QueryContext(ctx, `SELECT email_key, line FROM import_known WHERE email_key IN (`+dollars(1, len(known))+`)`, args...)
+	if err != nil {
+		return fmt.Errorf("import line %d: %w", known[0].line, err)
+	}
+	firstLine := map[string]int{}
+	for seen.Next() {
+		var key string
+		var line int
+		if err := seen.Scan(&key, &line); err != nil {
+			seen.Close()
+			return fmt.Errorf("import line %d: %w", known[0].line, err)
+		}
+		firstLine[key] = line
+	}
+	if err := seen.Close(); err != nil {
+		return fmt.Errorf("import line %d: %w", known[0].line, err)
+	}
+	args = args[:0]
+	for _, row := range known {
+		if prev, ok := firstLine[row.key]; ok {
+			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, prev)})
+			continue
+		}
+		firstLine[row.key] = row.line
+		args = append(args, row.key, row.line)
+		old := byKey[row.key].sub
+		if old.Status == StatusActive || old.Status == StatusPending {
 			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is already subscribed (%s), skipped", row.sub.Email, old.Status)})
-		default:
+		} else {
 			rep.Notes = append(rep.Notes, LineError{row.line, fmt.Sprintf("%s is %s (suppressed), not re-added; subscribers add --force re-adds it if they asked", row.sub.Email, describeSuppression(old))})
 		}
 	}
-	if !commit {
+	if len(args) == 0 {
 		return nil
 	}
-
-	var batch, single *sql.Stmt
-	defer func() {
-		for _, st := range []*sql.Stmt{batch, single} {
-			if st != nil {
-				st.Close()
-			}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO import_known (email_key, line) VALUES `)
+	for i := 0; i < len(args); i += 2 {
+		if i > 0 {
+			q.WriteByte(',')
 		}
-	}()
-	args := make([]any, 0, importBatch*subscriberFields)
-	for len(fresh) > 0 {
-		n := min(len(fresh), importBatch)
-		st := &batch
-		if n < importBatch {
-			st = &single
-			n = 1
-		}
-		if *st == nil {
-			q := insertSubscriberSQL + valuesRows(n)
-			p, err := tx.PrepareContext(ctx, q)
-			if err != nil {
-				return fmt.Errorf("import: %w", err)
-			}
-			*st = p
-		}
-		args = args[:0]
-		for _, row := range fresh[:n] {
-			args = append(args, subscriberArgs(row.sub, row.key)...)
-		}
-		if _, err := (*st).ExecContext(ctx, args...); err != nil {
-			return fmt.Errorf("import line %d: %w", fresh[0].line, err)
-		}
-		rep.Added += n
-		fresh = fresh[n:]
+		fmt.Fprintf(&q, "($%d, $%d)", i+1, i+2)
 	}
-	if err := tx.Commit(); err != nil {
-		rep.Added = 0
-		return fmt.Errorf("import: %w", err)
+	if _, err := imp.tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("import line %d: %w", known[0].line, err)
 	}
 	return nil
+}
+
+// lineOf returns the line of the row this import inserted with id.
+func (imp *importer) lineOf(id int64) (int, bool) {
+	if !imp.sorted {
+		slices.SortFunc(imp.mine, func(a, b importedRow) int { return cmp.Compare(a.id, b.id) })
+		imp.sorted = true
+	}
+	i, ok := slices.BinarySearchFunc(imp.mine, id, func(r importedRow, id int64) int { return cmp.Compare(r.id, id) })
+	if !ok {
+		return 0, false
+	}
+	return int(imp.mine[i].line), true
+}
+
+// dollars returns n placeholders $from, $from+1, ... separated by commas.
+func dollars(from, n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(from + i))
+	}
+	return b.String()
 }
 
 // maxJSONImport bounds a JSON import, which is read whole to number its lines.
@@ -328,17 +569,17 @@ func looksLikeJSON(br *bufio.Reader) bool {
 
 var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
-// readJSONRows reads the valid rows of a JSON export (an array of objects
-// with the CSV column names as keys, boards a string or an array of
-// strings), adding the invalid ones to rep.Errors with the line each
-// object starts on.
-func readJSONRows(r io.Reader, boards *feeds.Registry, now time.Time, rep *ImportReport) ([]importRow, error) {
+// readJSONRows reads a JSON export (an array of objects with the CSV
+// column names as keys, boards a string or an array of strings), passing
+// each valid row to add in order and adding the invalid ones to rep.Errors
+// with the line each object starts on.
+func readJSONRows(ctx context.Context, r io.Reader, boards *feeds.Registry, now time.Time, rep *ImportReport, add func(importRow) error) error {
 	data, err := io.ReadAll(io.LimitReader(r, maxJSONImport+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadFile, err)
+		return fmt.Errorf("%w: %v", ErrBadFile, err)
 	}
 	if len(data) > maxJSONImport {
-		return nil, fmt.Errorf("%w: JSON larger than %d MB; split it or use CSV", ErrBadFile, maxJSONImport>>20)
+		return fmt.Errorf("%w: JSON larger than %d MB; split it or use CSV", ErrBadFile, maxJSONImport>>20)
 	}
 	data = bytes.TrimPrefix(data, utf8BOM)
 	lineAt := func(off int64) int { return 1 + bytes.Count(data[:min(int(off), len(data))], []byte{'\n'}) }
@@ -351,7 +592,7 @@ func readJSONRows(r io.Reader, boards *feeds.Registry, now time.Time, rep *Impor
 			}
 			bad += size
 		}
-		return nil, fmt.Errorf("%w: line %d: not UTF-8 (save the file as UTF-8)", ErrBadFile, lineAt(int64(bad)))
+		return fmt.Errorf("%w: line %d: not UTF-8 (save the file as UTF-8)", ErrBadFile, lineAt(int64(bad)))
 	}
 	syntax := func(err error) error {
 		var se *json.SyntaxError
@@ -362,14 +603,18 @@ func readJSONRows(r io.Reader, boards *feeds.Registry, now time.Time, rep *Impor
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if _, err := dec.Token(); err != nil {
-		return nil, syntax(err)
+		return syntax(err)
 	}
 	cols := columns{}
 	for i, c := range csvColumns {
 		cols[c] = i
 	}
-	var rows []importRow
-	for dec.More() {
+	for n := 0; dec.More(); n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
 		off := dec.InputOffset()
 		for off < int64(len(data)) && bytes.IndexByte([]byte(" \t\r\n,"), data[off]) >= 0 {
 			off++
@@ -379,7 +624,7 @@ func readJSONRows(r io.Reader, boards *feeds.Registry, now time.Time, rep *Impor
 		if err := dec.Decode(&obj); err != nil {
 			var te *json.UnmarshalTypeError
 			if !errors.As(err, &te) {
-				return nil, syntax(err)
+				return syntax(err)
 			}
 			rep.Errors = append(rep.Errors, LineError{line, "not an object with the fields " + strings.Join(csvColumns, ", ")})
 			continue
@@ -392,7 +637,9 @@ func readJSONRows(r io.Reader, boards *feeds.Registry, now time.Time, rep *Impor
 					err = errors.New("no email")
 				} else {
 					row.line = line
-					rows = append(rows, row)
+					if err := add(row); err != nil {
+						return err
+					}
 					continue
 				}
 			}
@@ -400,9 +647,9 @@ func readJSONRows(r io.Reader, boards *feeds.Registry, now time.Time, rep *Impor
 		rep.Errors = append(rep.Errors, LineError{line, err.Error()})
 	}
 	if _, err := dec.Token(); err != nil {
-		return nil, syntax(err)
+		return syntax(err)
 	}
-	return rows, nil
+	return nil
 }
 
 // jsonRecord turns one exported object into a record in csvColumns order.
@@ -667,38 +914,118 @@ func (g *lineGuard) isLong(from, to int) bool {
 }
 
 // Export writes every subscriber, ordered by address, as CSV (format "csv"
-// or "") or JSON ("json"). The CSV imports back as the same list.
+// or "") or JSON ("json"). The CSV imports back as the same list. Rows are
+// written as they are read, so memory does not grow with the list.
 func (s *Subscribers) Export(ctx context.Context, w io.Writer, format string) error {
-	subs, err := s.List(ctx, ListFilter{})
+	sw, err := newSubscriberWriter(w, format)
 	if err != nil {
 		return err
 	}
-	return WriteSubscribers(w, format, subs)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+subscriberColumns+` FROM subscribers ORDER BY email_key`)
+	if err != nil {
+		return fmt.Errorf("export subscribers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		sub, err := scanSubscriber(rows)
+		if err != nil {
+			return fmt.Errorf("export subscribers: %w", err)
+		}
+		if err := sw.write(sub); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("export subscribers: %w", err)
+	}
+	return sw.close()
 }
 
 // WriteSubscribers writes subs as CSV (format "csv" or "") with the columns
 // Import reads, or as a JSON array ("json") of objects with the same names
 // (boards an array, [] for all boards; empty times and match left out).
 func WriteSubscribers(w io.Writer, format string, subs []Subscriber) error {
-	switch format {
-	case "", "csv":
-		return writeCSV(w, subs)
-	case "json":
-		return writeJSON(w, subs)
+	sw, err := newSubscriberWriter(w, format)
+	if err != nil {
+		return err
 	}
-	return fmt.Errorf("unknown format %q (use csv or json)", format)
+	for _, sub := range subs {
+		if err := sw.write(sub); err != nil {
+			return err
+		}
+	}
+	return sw.close()
 }
 
-func writeCSV(w io.Writer, subs []Subscriber) error {
-	cw := csv.NewWriter(w)
-	cw.Write(csvColumns)
-	for _, sub := range subs {
-		cw.Write([]string{sub.Email, sub.Name, joinBoards(sub.Boards), string(sub.Status), string(sub.Origin),
-			formatSubTime(sub.Created), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed), sub.Match})
+// subscriberWriter writes subscribers one at a time in an export format.
+type subscriberWriter struct {
+	json bool
+	bw   *bufio.Writer
+	cw   *csv.Writer
+	n    int
+}
+
+func newSubscriberWriter(w io.Writer, format string) (*subscriberWriter, error) {
+	sw := &subscriberWriter{bw: bufio.NewWriterSize(w, 64<<10)}
+	switch format {
+	case "", "csv":
+		sw.cw = csv.NewWriter(sw.bw)
+		sw.cw.Write(csvColumns)
+	case "json":
+		sw.json = true
+		sw.bw.WriteString("[")
+	default:
+		return nil, fmt.Errorf("unknown format %q (use csv or json)", format)
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("write csv: %w", err)
+	return sw, nil
+}
+
+func (sw *subscriberWriter) write(sub Subscriber) error {
+	sw.n++
+	if !sw.json {
+		if err := sw.cw.Write([]string{sub.Email, sub.Name, joinBoards(sub.Boards), string(sub.Status), string(sub.Origin),
+			formatSubTime(sub.Created), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed), sub.Match}); err != nil {
+			return fmt.Errorf("write csv: %w", err)
+		}
+		return nil
+	}
+	if sw.n > 1 {
+		sw.bw.WriteString(",")
+	}
+	sw.bw.WriteString("\n  ")
+	boards := sub.Boards
+	if boards == nil {
+		boards = []string{}
+	}
+	b, err := json.Marshal(subscriberJSON{
+		Email: sub.Email, Name: sub.Name, Boards: boards, Status: sub.Status, Origin: sub.Origin,
+		Created: formatSubTime(sub.Created), Confirmed: formatSubTime(sub.Confirmed), Unsubscribed: formatSubTime(sub.Unsubscribed),
+		Match: sub.Match,
+	})
+	if err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	if _, err := sw.bw.Write(b); err != nil {
+		return fmt.Errorf("write json: %w", err)
+	}
+	return nil
+}
+
+// close ends the document and flushes it.
+func (sw *subscriberWriter) close() error {
+	if !sw.json {
+		sw.cw.Flush()
+		if err := sw.cw.Error(); err != nil {
+			return fmt.Errorf("write csv: %w", err)
+		}
+		if err := sw.bw.Flush(); err != nil {
+			return fmt.Errorf("write csv: %w", err)
+		}
+		return nil
+	}
+	sw.bw.WriteString("\n]\n")
+	if err := sw.bw.Flush(); err != nil {
+		return fmt.Errorf("write json: %w", err)
 	}
 	return nil
 }
@@ -714,33 +1041,4 @@ type subscriberJSON struct {
 	Confirmed    string   `json:"confirmed,omitempty"`
 	Unsubscribed string   `json:"unsubscribed,omitempty"`
 	Match        string   `json:"match,omitempty"`
-}
-
-func writeJSON(w io.Writer, subs []Subscriber) error {
-	bw := bufio.NewWriter(w)
-	bw.WriteString("[")
-	for i, sub := range subs {
-		if i > 0 {
-			bw.WriteString(",")
-		}
-		bw.WriteString("\n  ")
-		boards := sub.Boards
-		if boards == nil {
-			boards = []string{}
-		}
-		b, err := json.Marshal(subscriberJSON{
-			Email: sub.Email, Name: sub.Name, Boards: boards, Status: sub.Status, Origin: sub.Origin,
-			Created: formatSubTime(sub.Created), Confirmed: formatSubTime(sub.Confirmed), Unsubscribed: formatSubTime(sub.Unsubscribed),
-			Match: sub.Match,
-		})
-		if err != nil {
-			return fmt.Errorf("write json: %w", err)
-		}
-		bw.Write(b)
-	}
-	bw.WriteString("\n]\n")
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write json: %w", err)
-	}
-	return nil
 }

@@ -2,6 +2,8 @@ package mailer
 
 import (
 	"context"
+	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // firstPeriod is how far back the first digest reaches, and how much older
@@ -44,12 +47,12 @@ func (p DigestPeriod) PublishedSince() time.Time {
 func (p DigestPeriod) String() string { return kstDay(p.Start) + " – " + kstDay(p.End) }
 
 // digestPlan is a digest about to be created: its period, its posts and
-// the deliveries it would make.
+// how many deliveries it would make.
 type digestPlan struct {
 	Period     DigestPeriod
 	Items      []feeds.Item
-	Deliveries []newDelivery
 	Active     int  // active subscribers
+	Recipients int  // active subscribers who would get a digest
 	Matching   bool // some active subscriber has a keyword filter
 }
 
@@ -182,6 +185,83 @@ func selectionKey(boards []string, since time.Time, match string) string {
 	return strings.Join(boards, ",") + "|" + ledgerTime(since) + "|" + match
 }
 
+// recipientPage is how many active subscribers digest creation reads,
+// and how many deliveries it writes, at a time: a million subscribers are
+// never all in memory.
+const recipientPage = 500
+
+// recipientPlanner decides, subscriber by subscriber, who gets a digest of
+// plan's posts, counting them in plan.
+type recipientPlanner struct {
+	plan *digestPlan
+	// Subscribers share a handful of board sets and filters: each
+	// selection is decided once.
+	nonEmpty map[string]bool
+}
+
+func newRecipientPlanner(plan *digestPlan) *recipientPlanner {
+	return &recipientPlanner{plan: plan, nonEmpty: map[string]bool{}}
+}
+
+// wants reports whether active subscriber s gets a digest, and from when
+// (zero: the whole period).
+func (rp *recipientPlanner) wants(s Subscriber) (since time.Time, ok bool) {
+	plan := rp.plan
+	plan.Active++
+	plan.Matching = plan.Matching || s.Match != ""
+	since = recipientSince(s, plan.Period)
+	key := selectionKey(s.Boards, since, s.Match)
+	ok, seen := rp.nonEmpty[key]
+	if !seen {
+		ok = len(selectItems(plan.Items, s.Boards, since, s.Match)) > 0
+		rp.nonEmpty[key] = ok
+	}
+	if ok {
+		plan.Recipients++ // nobody gets an empty digest
+	}
+	return since, ok
+}
+
+// eachActivePage calls fn with the active subscribers in id order, a page
+// of at most recipientPage at a time, each page read by a query of its own
+// so that fn may write through q between them.
+func eachActivePage(ctx context.Context, q subQuerier, fn func([]Subscriber) error) error {
+	page := make([]Subscriber, 0, recipientPage)
+	var after int64
+	for {
+		rows, err := q.QueryContext(ctx, `SELECT `+recipientColumns+` FROM subscribers
+			WHERE status = 'active' AND id > $1 ORDER BY id LIMIT $2`, after, recipientPage)
+		if err != nil {
+			return fmt.Errorf("read active subscribers: %w", err)
+		}
+		page = page[:0]
+		for rows.Next() {
+			s, err := scanRecipient(rows)
+			if err != nil {
+				rows.Close()
+				return fmt.Errorf("read active subscribers: %w", err)
+			}
+			page = append(page, s)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("read active subscribers: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read active subscribers: %w", err)
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		if err := fn(page); err != nil {
+			return err
+		}
+		if len(page) < recipientPage {
+			return nil
+		}
+		after = page[len(page)-1].ID
+	}
+}
+
 // planDigest works out the next digest without writing anything.
 func (m *Mailer) planDigest(ctx context.Context) (digestPlan, error) {
 	p, err := m.nextPeriod(ctx)
@@ -192,50 +272,102 @@ func (m *Mailer) planDigest(ctx context.Context) (digestPlan, error) {
 	if plan.Items, err = m.periodItems(ctx, p); err != nil || len(plan.Items) == 0 {
 		return plan, err
 	}
-	subs, err := activeRecipients(ctx, m.db)
-	if err != nil {
-		return plan, err
-	}
-	plan.Active = len(subs)
-	// Subscribers share a handful of board sets and filters: decide each
-	// selection once.
-	nonEmpty := map[string]bool{}
-	for _, s := range subs {
-		since := recipientSince(s, p)
-		key := selectionKey(s.Boards, since, s.Match)
-		ok, seen := nonEmpty[key]
-		if !seen {
-			ok = len(selectItems(plan.Items, s.Boards, since, s.Match)) > 0
-			nonEmpty[key] = ok
+	rp := newRecipientPlanner(&plan)
+	err = eachActivePage(ctx, m.db, func(page []Subscriber) error {
+		for _, s := range page {
+			rp.wants(s)
 		}
-		plan.Matching = plan.Matching || s.Match != ""
-		if !ok {
-			continue // nobody gets an empty digest
-		}
-		plan.Deliveries = append(plan.Deliveries, newDelivery{
-			SubscriberID: s.ID, UID: s.UID, Boards: strings.Join(s.Boards, ","), Since: since, Match: s.Match,
-		})
-	}
-	return plan, nil
+		return nil
+	})
+	return plan, err
 }
 
-// createDigest writes the next digest and its deliveries if anyone would
-// receive it; ok is false when there is nothing to send.
+// createDigest writes the next digest and its deliveries, in one
+// transaction, if anyone would receive it; ok is false when there is
+// nothing to send. Subscribers are read and deliveries written a page at a
+// time; the transaction keeps the subscriber list still meanwhile.
 func (m *Mailer) createDigest(ctx context.Context) (d digestRow, plan digestPlan, ok bool, err error) {
-	plan, err = m.planDigest(ctx)
-	if err != nil || len(plan.Deliveries) == 0 {
+	p, err := m.nextPeriod(ctx)
+	if err != nil {
 		return d, plan, false, err
 	}
-	d = digestRow{Start: plan.Period.Start, End: plan.Period.End, SeqStart: plan.Period.SeqStart, SeqEnd: plan.Period.SeqEnd, Created: m.Now()}
+	plan.Period = p
+	if plan.Items, err = m.periodItems(ctx, p); err != nil || len(plan.Items) == 0 {
+		return d, plan, false, err
+	}
+	d = digestRow{Start: p.Start, End: p.End, SeqStart: p.SeqStart, SeqEnd: p.SeqEnd, Created: m.Now()}
 	for _, it := range plan.Items {
 		d.Items = append(d.Items, itemKey(it))
 	}
-	d, err = ledgerCreateDigest(ctx, m.db, d, plan.Deliveries, m.digestMessageID)
+	items, err := json.Marshal(d.Items)
 	if err != nil {
-		return d, plan, false, err
+		return d, plan, false, fmt.Errorf("create digest: %w", err)
 	}
-	m.Log.Info("digest created", "digest", d.ID, "period", plan.Period.String(), "items", len(d.Items), "recipients", len(plan.Deliveries))
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return d, plan, false, fmt.Errorf("create digest: %w", err)
+	}
+	defer tx.Rollback()
+	if err := tx.QueryRowContext(ctx, `INSERT INTO digests (period_start, period_end, items, created, seq_start, seq_end)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		ledgerTime(d.Start), ledgerTime(d.End), string(items), ledgerTime(d.Created), d.SeqStart, d.SeqEnd).Scan(&d.ID); err != nil {
+		return d, plan, false, fmt.Errorf("create digest: %w", err)
+	}
+	rp := newRecipientPlanner(&plan)
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, recipientPage*deliveryColumns)
+	err = eachActivePage(ctx, tx, func(page []Subscriber) error {
+		args = args[:0]
+		for _, s := range page {
+			since, ok := rp.wants(s)
+			if !ok {
+				continue
+			}
+			args = append(args, d.ID, s.ID, m.digestMessageID(d.ID, s.UID), strings.Join(s.Boards, ","), ledgerTime(since), s.Match)
+		}
+		n := len(args) / deliveryColumns
+		var err error
+		switch {
+		case n == 0:
+			return nil
+		case n == recipientPage:
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, insertDeliveriesSQL(db.EngineOf(m.db), n)); err != nil {
+					return fmt.Errorf("create digest %d deliveries: %w", d.ID, err)
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		default:
+			_, err = tx.ExecContext(ctx, insertDeliveriesSQL(db.EngineOf(m.db), n), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("create digest %d deliveries to subscribers %d to %d: %w", d.ID, page[0].ID, page[len(page)-1].ID, err)
+		}
+		return nil
+	})
+	if err != nil || plan.Recipients == 0 {
+		return d, plan, false, err // a digest nobody would receive is never written
+	}
+	if err := tx.Commit(); err != nil {
+		return d, plan, false, fmt.Errorf("create digest %d: %w", d.ID, err)
+	}
+	m.Log.Info("digest created", "digest", d.ID, "period", plan.Period.String(), "items", len(d.Items), "recipients", plan.Recipients)
 	return d, plan, true, nil
+}
+
+// deliveryColumns is how many values insertDeliveriesSQL takes per row.
+const deliveryColumns = 6
+
+// insertDeliveriesSQL inserts n pending deliveries. Its placeholders are
+// the engine's for the reason importInsertSQL's are.
+func insertDeliveriesSQL(e db.Engine, n int) string {
+	return `INSERT INTO deliveries (digest_id, subscriber_id, message_id, boards, since, match_pattern, status) VALUES ` +
+		e.ValuesRows(n, deliveryColumns, ", 'pending'")
 }
 
 // digestMessageID is the Message-ID of a digest to a subscriber, fixed when
@@ -514,6 +646,6 @@ func (m *Mailer) Plan(ctx context.Context) (SendPlan, error) {
 	if err != nil {
 		return sp, err
 	}
-	sp.Period, sp.Items, sp.Recipients = plan.Period, len(plan.Items), len(plan.Deliveries)
+	sp.Period, sp.Items, sp.Recipients = plan.Period, len(plan.Items), plan.Recipients
 	return sp, nil
 }

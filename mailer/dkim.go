@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	mail "github.com/wneessen/go-mail"
 
@@ -36,12 +41,21 @@ var dkimSignedHeaders = []string{
 var dkimOversignedHeaders = []string{"From", "Subject", "List-Unsubscribe", "List-Unsubscribe-Post"}
 
 // dkimSigner signs outgoing mail for mail.dkim_domain with the key of
-// mail.dkim_key, through go-mail's DKIM signer (relaxed/relaxed,
-// rsa-sha256 or ed25519-sha256 as the key says).
+// mail.dkim_key: relaxed/relaxed, rsa-sha256 or ed25519-sha256 (RFC 8463)
+// as the key says.
+//
+// It signs rendered bytes itself rather than through go-mail's signer,
+// which canonicalizes the body a byte at a time on every message and
+// cannot be given a body hash: here the body hash of a digest's edition is
+// computed from its shared lines once (see msgTemplate), and only the
+// lines that differ per recipient are hashed per message.
 type dkimSigner struct {
 	domain   string
 	selector string
 	key      crypto.Signer
+	algo     string // "rsa-sha256" or "ed25519-sha256"
+	// tags is the signature's value up to bh=, the same for every message.
+	tags string
 }
 
 // ErrNoDKIM says mail.dkim_* is not set: mail is not signed.
@@ -70,64 +84,232 @@ func loadDKIM(cfg config.Mail) (*dkimSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config mail.dkim_key: %s: %w", cfg.DKIMKey, err)
 	}
-	if k, ok := key.(*rsa.PrivateKey); ok && k.N.BitLen() < config.MinDKIMRSABits {
-		return nil, fmt.Errorf("config mail.dkim_key: %s holds a %d-bit RSA key; DKIM needs %d bits or more (RFC 8301), or an Ed25519 key",
-			cfg.DKIMKey, k.N.BitLen(), config.MinDKIMRSABits)
-	}
 	d := &dkimSigner{domain: cfg.DKIMDomain, selector: cfg.DKIMSelector, key: key}
-	if err := d.signer().ValidateConfig(); err != nil {
-		return nil, fmt.Errorf("config mail.dkim_key: %w", err)
+	switch k := key.(type) {
+	case *rsa.PrivateKey:
+		if k.N.BitLen() < config.MinDKIMRSABits {
+			return nil, fmt.Errorf("config mail.dkim_key: %s holds a %d-bit RSA key; DKIM needs %d bits or more (RFC 8301), or an Ed25519 key",
+				cfg.DKIMKey, k.N.BitLen(), config.MinDKIMRSABits)
+		}
+		d.algo = "rsa-sha256"
+	case ed25519.PrivateKey:
+		d.algo = "ed25519-sha256"
+	default:
+		return nil, fmt.Errorf("config mail.dkim_key: %s holds a %T key; DKIM needs RSA or Ed25519", cfg.DKIMKey, key)
 	}
+	for _, v := range []struct{ name, value string }{{"mail.dkim_domain", d.domain}, {"mail.dkim_selector", d.selector}} {
+		if strings.ContainsAny(v.value, " \t\r\n;=") {
+			return nil, fmt.Errorf("config %s: %q holds a space, ';' or '='", v.name, v.value)
+		}
+	}
+	d.tags = "v=1; a=" + d.algo + "; c=relaxed/relaxed; d=" + d.domain + "; s=" + d.selector + "; "
 	return d, nil
 }
 
-// signer returns go-mail's signer for one message. A Signer notes its
-// algorithm on first use, so workers do not share one.
-func (d *dkimSigner) signer() *mail.DKIMSigner {
-	s := mail.NewDKIMSigner(d.domain, d.selector, d.key)
-	s.SignHeaders(dkimSignedHeaders...)
-	s.OversignHeaders(dkimOversignedHeaders...)
-	s.HeaderCanonicalization(mail.CanonicalizationRelaxed)
-	s.BodyCanonicalization(mail.CanonicalizationRelaxed)
-	return s
-}
+// dkimHeaderList is the h= tag: every signed field once, the oversigned
+// ones again.
+var dkimHeaderList = strings.Join(append(append([]string{}, dkimSignedHeaders...), dkimOversignedHeaders...), ":")
 
-// renderBuffers hold a message while it is signed.
-var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// sign renders msg, signs the bytes with go-mail's signer and sets the
-// DKIM-Signature field on msg, so that every later rendering (the one
-// sent) carries it. msg must render the same bytes every time: its Date,
-// Message-ID and multipart boundary are fixed before it is signed.
-//
-// Signing at send time instead (Msg.SetDKIM) would give go-mail's own
-// folding of the field, which breaks a token wider than a line — as the
-// h= list of ten field names is — by inserting a line break and a space
-// into it; relaxed canonicalization keeps that space, so verifiers hash
-// a different field than was signed, and the signature fails. Here the
-// field is folded only where it already holds a space (see foldDKIM).
-func (d *dkimSigner) sign(msg *mail.Msg) error {
+// signature returns the value of the DKIM-Signature field (folded, without
+// the name) for a message whose header is header (every field with its
+// CRLF) and whose canonical body hashes to bodyHash, signed at t.
+func (d *dkimSigner) signature(header []byte, bodyHash []byte, t time.Time) (string, error) {
+	value := d.tags + "t=" + strconv.FormatInt(t.Unix(), 10) + "; h=" + dkimHeaderList +
+		"; bh=" + base64.StdEncoding.EncodeToString(bodyHash) + "; b="
 	buf := renderBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer renderBuffers.Put(buf)
-	if _, err := msg.WriteTo(buf); err != nil {
-		return fmt.Errorf("dkim: render the message: %w", err)
+	fields := headerFields(header)
+	for _, name := range strings.Split(dkimHeaderList, ":") {
+		// RFC 6376 5.4.2: each name takes the last instance not yet
+		// taken; a name with none left adds nothing.
+		for i := len(fields) - 1; i >= 0; i-- {
+			f := fields[i]
+			if f.used || !strings.EqualFold(f.name, name) {
+				continue
+			}
+			fields[i].used = true
+			appendRelaxedField(buf, f.name, f.value)
+			buf.WriteString("\r\n")
+			break
+		}
 	}
-	header, body := splitMessage(buf.Bytes())
-	field, err := d.signer().Sign(header, body)
+	appendRelaxedField(buf, "DKIM-Signature", value) // with b= empty, and no CRLF
+	sum := sha256.Sum256(buf.Bytes())
+	var sig []byte
+	var err error
+	switch k := d.key.(type) {
+	case ed25519.PrivateKey:
+		sig = ed25519.Sign(k, sum[:])
+	default:
+		sig, err = d.key.Sign(rand.Reader, sum[:], crypto.SHA256)
+	}
 	if err != nil {
-		return fmt.Errorf("dkim: %w", err)
+		return "", fmt.Errorf("dkim: sign: %w", err)
 	}
-	value, err := foldDKIM(field)
-	if err != nil {
-		return err
-	}
-	msg.SetGenHeaderPreformatted("DKIM-Signature", value)
-	return nil
+	return foldDKIM("DKIM-Signature: " + value + base64.StdEncoding.EncodeToString(sig) + "\r\n")
 }
 
+// headerField is one field of a rendered header: its name and its value
+// as written (folding kept).
+type headerField struct {
+	name, value string
+	used        bool
+}
+
+// headerFields cuts a rendered header into its fields.
+func headerFields(header []byte) []headerField {
+	var out []headerField
+	for len(header) > 0 {
+		end := 0
+		for {
+			i := bytes.IndexByte(header[end:], '\n')
+			if i < 0 {
+				end = len(header)
+				break
+			}
+			end += i + 1
+			if end >= len(header) || (header[end] != ' ' && header[end] != '\t') {
+				break
+			}
+		}
+		field := string(header[:end])
+		header = header[end:]
+		name, value, ok := strings.Cut(field, ":")
+		if !ok {
+			continue
+		}
+		out = append(out, headerField{name: name, value: value})
+	}
+	return out
+}
+
+// appendRelaxedField writes a field as relaxed header canonicalization
+// makes it (RFC 6376 3.4.2): the name in lower case, a colon, the value
+// unfolded with runs of whitespace as one space and none at either end.
+func appendRelaxedField(buf *bytes.Buffer, name, value string) {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != ' ' && c != '\t' {
+			buf.WriteByte(c)
+		}
+	}
+	buf.WriteByte(':')
+	space := false
+	started := false
+	for i := 0; i < len(value); i++ {
+		switch c := value[i]; c {
+		case '\r', '\n':
+		case ' ', '\t':
+			space = started
+		default:
+			if space {
+				buf.WriteByte(' ')
+				space = false
+			}
+			buf.WriteByte(c)
+			started = true
+		}
+	}
+}
+
+// relaxedBody is a running relaxed body canonicalization (RFC 6376 3.4.4)
+// into a hash: whitespace runs within a line become one space, whitespace
+// at the end of a line goes, and empty lines at the end of the body go.
+// It is fed whole lines, CRLF included; empty lines are held back until a
+// line with something on it shows they were not the last.
+type relaxedBody struct {
+	h       hash.Hash
+	empties int
+	line    []byte
+}
+
+var crlfCRLF = []byte("\r\n")
+
+// writeLines canonicalizes and hashes b, whole lines ending in LF (a CR
+// before the LF is part of the line end; a last line without one is taken
+// as ending there).
+func (rb *relaxedBody) writeLines(b []byte) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n')
+		var line []byte
+		if i < 0 {
+			line, b = b, nil
+		} else {
+			line, b = b[:i], b[i+1:]
+		}
+		if n := len(line); n > 0 && line[n-1] == '\r' {
+			line = line[:n-1]
+		}
+		line = rb.canonLine(line)
+		if len(line) == 0 {
+			rb.empties++
+			continue
+		}
+		for ; rb.empties > 0; rb.empties-- {
+			rb.h.Write(crlfCRLF)
+		}
+		rb.h.Write(line)
+		rb.h.Write(crlfCRLF)
+	}
+}
+
+// canonLine returns line with whitespace runs as one space and none at its
+// end; line itself when it needs no change.
+func (rb *relaxedBody) canonLine(line []byte) []byte {
+	clean := true
+	for i, c := range line {
+		if c == '\t' || c == ' ' && (i+1 == len(line) || line[i+1] == ' ' || line[i+1] == '\t') {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return line
+	}
+	out := rb.line[:0]
+	space := false
+	for _, c := range line {
+		if c == ' ' || c == '\t' {
+			space = true
+			continue
+		}
+		if space {
+			out = append(out, ' ')
+			space = false
+		}
+		out = append(out, c)
+	}
+	rb.line = out
+	return out
+}
+
+// bodyHash returns the relaxed body hash of body.
+func bodyHash(body []byte) []byte {
+	rb := relaxedBody{h: sha256.New()}
+	rb.writeLines(body)
+	return rb.h.Sum(nil)
+}
+
+// signWire signs a rendered message: header is every field with its CRLF,
+// body what follows the empty line. It returns the DKIM-Signature field to
+// put before the header.
+func (d *dkimSigner) signWire(header, body []byte, t time.Time) ([]byte, error) {
+	value, err := d.signature(header, bodyHash(body), t)
+	if err != nil {
+		return nil, err
+	}
+	return []byte("DKIM-Signature: " + value + "\r\n"), nil
+}
+
+// renderBuffers hold messages while they are built and signed.
+var renderBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // splitMessage cuts a rendered message into its header (every field with
-// its CRLF) and its body, as go-mail's signer expects them.
+// its CRLF) and its body.
 func splitMessage(b []byte) (header, body []byte) {
 	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
 		return b[:i+2], b[i+4:]

@@ -3,6 +3,7 @@ package mailer
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	dbpkg "github.com/msitfeed/msitfeed/internal/db" // "db" names the *sql.DB here
 )
 
 // The ledger is the digests and deliveries tables. Its rules:
@@ -243,11 +246,16 @@ const (
 // ledgerWriter records outcomes with statements prepared once, since a
 // large digest records thousands.
 //
-// It holds one connection of its own: statements prepared on it stay
-// prepared for every transaction, where a pooled transaction could land on
-// another connection and prepare them again each time.
+// It holds one connection of its own and runs its transactions on it with
+// prepared BEGIN IMMEDIATE, COMMIT and ROLLBACK statements. database/sql's
+// Tx would prepare every statement again in each transaction (Tx.Stmt
+// re-prepares a statement prepared on a Conn), and its Begin and Commit
+// parse their SQL each time: together a fifth of the CPU a digest cost.
+// Nothing else uses the connection, so no statement can run inside a
+// transaction it did not start.
 type ledgerWriter struct {
 	conn                             *sql.Conn
+	begin, commit, rollback          *sql.Stmt
 	delivery, resetBounce, addBounce *sql.Stmt
 }
 
@@ -260,7 +268,12 @@ func newLedgerWriter(ctx context.Context, db *sql.DB) (*ledgerWriter, error) {
 	for _, p := range []struct {
 		dst **sql.Stmt
 		sql string
-	}{{&w.delivery, recordDeliverySQL}, {&w.resetBounce, resetBouncesSQL}, {&w.addBounce, addBounceSQL}} {
+	}{
+		// IMMEDIATE, as the pool's transactions (_txlock=immediate): the
+		// write lock is taken, or waited for, at the start.
+		{&w.begin, dbpkg.EngineOf(db).BeginWrite()}, {&w.commit, `COMMIT`}, {&w.rollback, `ROLLBACK`},
+		{&w.delivery, recordDeliverySQL}, {&w.resetBounce, resetBouncesSQL}, {&w.addBounce, addBounceSQL},
+	} {
 		if *p.dst, err = conn.PrepareContext(ctx, p.sql); err != nil {
 			w.close()
 			return nil, fmt.Errorf("prepare ledger statements: %w", err)
@@ -270,7 +283,7 @@ func newLedgerWriter(ctx context.Context, db *sql.DB) (*ledgerWriter, error) {
 }
 
 func (w *ledgerWriter) close() {
-	for _, st := range []*sql.Stmt{w.delivery, w.resetBounce, w.addBounce} {
+	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.delivery, w.resetBounce, w.addBounce} {
 		if st != nil {
 			st.Close()
 		}
@@ -285,24 +298,32 @@ func (w *ledgerWriter) record(ctx context.Context, outs []outcome) error {
 	if len(outs) == 0 {
 		return nil
 	}
-	tx, err := w.conn.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record deliveries: %w", err)
+	if _, err := w.begin.ExecContext(ctx); err != nil {
+		return fmt.Errorf("record deliveries: begin: %w", err)
 	}
-	defer tx.Rollback()
-	delivery := tx.StmtContext(ctx, w.delivery)
 	for _, o := range outs {
-		if err := w.recordTx(ctx, tx, delivery, o); err != nil {
+		if err := w.recordOne(ctx, o); err != nil {
+			w.abandon()
 			return fmt.Errorf("record delivery of digest %d to subscriber %d: %w", o.DigestID, o.SubscriberID, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record deliveries: %w", err)
+	if _, err := w.commit.ExecContext(ctx); err != nil {
+		w.abandon()
+		return fmt.Errorf("record deliveries: commit: %w", err)
 	}
 	return nil
 }
 
-func (w *ledgerWriter) recordTx(ctx context.Context, tx *sql.Tx, delivery *sql.Stmt, o outcome) error {
+// abandon rolls back the open transaction. If even that fails, the
+// connection is closed rather than handed back to the pool mid-transaction;
+// the writer's statements fail from then on.
+func (w *ledgerWriter) abandon() {
+	if _, err := w.rollback.ExecContext(context.Background()); err != nil && !strings.Contains(err.Error(), "no transaction is active") {
+		_ = w.conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+}
+
+func (w *ledgerWriter) recordOne(ctx context.Context, o outcome) error {
 	attempted := 0
 	if o.Attempted {
 		attempted = 1
@@ -311,7 +332,7 @@ func (w *ledgerWriter) recordTx(ctx context.Context, tx *sql.Tx, delivery *sql.S
 	if o.Status == deliverySent {
 		sent = ledgerTime(o.At)
 	}
-	res, err := delivery.ExecContext(ctx, o.Status, attempted, truncateText(o.Error, 500), sent, o.DigestID, o.SubscriberID)
+	res, err := w.delivery.ExecContext(ctx, o.Status, attempted, truncateText(o.Error, 500), sent, o.DigestID, o.SubscriberID)
 	if err != nil {
 		return err
 	}
@@ -320,9 +341,9 @@ func (w *ledgerWriter) recordTx(ctx context.Context, tx *sql.Tx, delivery *sql.S
 	}
 	switch {
 	case o.Status == deliverySent && o.HadBounces:
-		_, err = tx.StmtContext(ctx, w.resetBounce).ExecContext(ctx, o.SubscriberID)
+		_, err = w.resetBounce.ExecContext(ctx, o.SubscriberID)
 	case o.Bounce:
-		_, err = tx.StmtContext(ctx, w.addBounce).ExecContext(ctx, bounceLimit, o.SubscriberID)
+		_, err = w.addBounce.ExecContext(ctx, bounceLimit, o.SubscriberID)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package mailer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -13,8 +14,6 @@ import (
 	"net/url"
 	"os"
 	"time"
-
-	mail "github.com/wneessen/go-mail"
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/config"
@@ -177,7 +176,8 @@ func (m *Mailer) SendConfirmation(ctx context.Context, s Subscriber) error {
 	}
 	sess := m.tr.open()
 	defer sess.close()
-	buildErr, err := sendMsg(ctx, sess, func(eightBit bool) (*mail.Msg, error) { return m.buildMsg(o, eightBit) })
+	var buf bytes.Buffer
+	buildErr, err := sendMsg(ctx, sess, func(eightBit bool) (*wireMsg, error) { return m.render(o, eightBit, &buf) })
 	if err = errors.Join(buildErr, err); err != nil {
 		return fmt.Errorf("confirmation to %s: %w", s.Email, err)
 	}

@@ -1,12 +1,13 @@
 package mailer
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/textproto"
 	"os"
@@ -23,142 +24,6 @@ import (
 	"github.com/msitfeed/msitfeed/internal/config"
 )
 
-// outgoing is one message to one recipient, before it becomes a go-mail Msg.
-type outgoing struct {
-	To        string
-	Name      string
-	Subject   string // already sanitised to one line
-	Text      string
-	HTML      string
-	MessageID string // without angle brackets
-	Date      time.Time
-	// Digest-only headers; empty for a confirmation.
-	UnsubscribeURL    string
-	UnsubscribeMailto string
-	ListID            string
-}
-
-// buildMsg turns o into a multipart/alternative UTF-8 message with the
-// plain text first and the HTML second, as RFC 2046 orders them from
-// plainest to richest. With eightBit (the server announced 8BITMIME,
-// RFC 6152) and bodies that are already lines of at most 998 octets ending
-// in CRLF, the bodies go out as they are ("8bit"): quoted-printable
-// encoding every message was most of the CPU a digest costs, and makes
-// every "=" of the HTML three bytes. Otherwise they are quoted-printable.
-// With mail.dkim_* set, the message is signed here, once it is complete.
-func (m *Mailer) buildMsg(o outgoing, eightBit bool) (*mail.Msg, error) {
-	enc := mail.EncodingQP
-	if eightBit && fits8bit(o.Text) && fits8bit(o.HTML) {
-		enc = mail.NoEncoding
-	}
-	msg := mail.NewMsg(mail.WithNoDefaultUserAgent(), mail.WithCharset(mail.CharsetUTF8), mail.WithEncoding(enc))
-	if m.dkim != nil {
-		// The signed rendering and the one sent must be the same bytes.
-		msg.SetBoundary(newBoundary())
-	}
-	if m.from == nil {
-		return nil, ErrNoFrom
-	}
-	msg.FromMailAddress(m.from)
-	if m.replyTo != nil {
-		msg.ReplyToMailAddress(m.replyTo)
-	}
-	if err := msg.AddToFormat(flattenText(o.Name), o.To); err != nil {
-		return nil, fmt.Errorf("%w: recipient %q: %v", errBadRecipient, o.To, err)
-	}
-	msg.Subject(SanitizeSubject(o.Subject))
-	msg.SetDateWithValue(o.Date)
-	msg.SetMessageIDWithValue(o.MessageID)
-	msg.SetUserAgent("msitfeed")
-	if o.UnsubscribeURL != "" {
-		uris := []string{o.UnsubscribeURL}
-		if o.UnsubscribeMailto != "" {
-			uris = append(uris, o.UnsubscribeMailto)
-		}
-		msg.SetListUnsubscribe(uris...)
-		msg.SetListUnsubscribePost()
-	}
-	if o.ListID != "" {
-		msg.SetGenHeaderPreformatted("List-Id", o.ListID)
-		msg.SetBulk()
-	}
-	// Writers rather than strings: go-mail would copy each string into a
-	// buffer first.
-	msg.SetBodyWriter(mail.TypeTextPlain, stringWriter(o.Text))
-	msg.AddAlternativeWriter(mail.TypeTextHTML, stringWriter(o.HTML))
-	if m.dkim != nil {
-		if err := m.dkim.sign(msg); err != nil {
-			return nil, err
-		}
-	}
-	return msg, nil
-}
-
-// maxLine is the longest line SMTP carries, in octets without the CRLF
-// (RFC 5321 4.5.3.1.6).
-const maxLine = 998
-
-// fits8bit reports whether s can be sent as an 8bit body unchanged: its
-// lines end in CRLF (the last may end the body without one, as the MIME
-// boundary that follows starts with CRLF), none is longer than maxLine,
-// and there is no NUL and no CR or LF on its own (RFC 2045 2.8).
-func fits8bit(s string) bool {
-	for len(s) > 0 {
-		line, rest, found := strings.Cut(s, "\n")
-		if found {
-			if len(line) == 0 || line[len(line)-1] != '\r' {
-				return false
-			}
-			line = line[:len(line)-1]
-		}
-		if len(line) > maxLine || strings.IndexByte(line, '\r') >= 0 || strings.IndexByte(line, 0) >= 0 {
-			return false
-		}
-		s = rest
-	}
-	return true
-}
-
-// crlf ends every line of s in CRLF.
-func crlf(s string) string {
-	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n")
-}
-
-// sendMsg sends the message build makes: 8bit if the session's server takes
-// it, and once more quoted-printable if the server turns out not to. It
-// returns the error of build unchanged (not a *deliveryError), so the caller
-// can tell a message that could not be made from one that was not accepted.
-func sendMsg(ctx context.Context, sess session, build func(eightBit bool) (*mail.Msg, error)) (buildErr, sendErr error) {
-	msg, err := build(sess.eightBit())
-	if err != nil {
-		return err, nil
-	}
-	err = sess.send(ctx, msg)
-	if errors.Is(err, errNo8BitMIME) {
-		if msg, err = build(false); err != nil {
-			return err, nil
-		}
-		err = sess.send(ctx, msg)
-	}
-	return nil, err
-}
-
-// errNo8BitMIME is what a session answers an 8bit message when its server
-// did not announce 8BITMIME; nothing was sent.
-var errNo8BitMIME = errors.New("the SMTP server does not take 8bit messages (no 8BITMIME)")
-
-// stringWriter returns a go-mail body writer for s.
-func stringWriter(s string) func(io.Writer) (int64, error) {
-	return func(w io.Writer) (int64, error) {
-		n, err := io.WriteString(w, s)
-		return int64(n), err
-	}
-}
-
-// errBadRecipient marks an address go-mail will not accept; such a delivery
-// fails for good without counting as a bounce.
-var errBadRecipient = errors.New("bad recipient address")
-
 // transport opens sessions that deliver messages: an SMTP connection that
 // is reused for many messages, or a directory of .eml files.
 type transport interface {
@@ -170,7 +35,7 @@ type transport interface {
 // message was accepted (SMTP: the 250 after DATA); otherwise a
 // *deliveryError that says whether to retry.
 type session interface {
-	send(ctx context.Context, msg *mail.Msg) error
+	send(ctx context.Context, msg *wireMsg) error
 	// eightBit reports whether the session may be handed 8bit messages:
 	// false once its server has refused one.
 	eightBit() bool
@@ -274,6 +139,7 @@ type smtpSession struct {
 	client *mail.Client
 	smtp   *smtp.Client
 	no8bit bool // the server did not announce 8BITMIME
+	out    *bufio.Writer
 }
 
 func (s *smtpSession) eightBit() bool { return !s.no8bit }
@@ -287,7 +153,7 @@ const (
 	stepEnd  = "end of DATA"
 )
 
-func (s *smtpSession) send(ctx context.Context, msg *mail.Msg) error {
+func (s *smtpSession) send(ctx context.Context, msg *wireMsg) error {
 	if s.smtp == nil {
 		if s.client == nil {
 			c, err := mail.NewClient(s.t.cfg.Host, s.t.clientOptions()...)
@@ -302,21 +168,13 @@ func (s *smtpSession) send(ctx context.Context, msg *mail.Msg) error {
 		}
 		s.smtp = c
 	}
-	if msg.Encoding() == mail.NoEncoding.String() {
+	if msg.eightBit {
 		if ok, _ := s.smtp.Extension("8BITMIME"); !ok {
 			s.no8bit = true
 			return errNo8BitMIME // nothing was sent: the connection is clean
 		}
 	}
-	from, err := msg.GetSender(false)
-	if err != nil {
-		return &deliveryError{Err: fmt.Errorf("%w: %v", errBadRecipient, err)}
-	}
-	rcpts, err := msg.GetRecipients()
-	if err != nil {
-		return &deliveryError{Err: fmt.Errorf("%w: %v", errBadRecipient, err)}
-	}
-	step, err := s.transaction(msg, from, rcpts)
+	step, err := s.transaction(msg, msg.from, msg.to)
 	if err == nil {
 		return nil
 	}
@@ -334,7 +192,7 @@ func (s *smtpSession) send(ctx context.Context, msg *mail.Msg) error {
 // together and their replies are read together: two round trips a message
 // instead of four, which is most of what a digest's time is spent waiting
 // for.
-func (s *smtpSession) transaction(msg *mail.Msg, from string, rcpts []string) (string, error) {
+func (s *smtpSession) transaction(msg *wireMsg, from string, rcpts []string) (string, error) {
 	c := s.smtp
 	if err := c.UpdateDeadline(s.t.cfg.Timeout); err != nil {
 		return stepMail, err
@@ -363,11 +221,21 @@ func (s *smtpSession) transaction(msg *mail.Msg, from string, rcpts []string) (s
 			return stepData, err
 		}
 	}
-	dw := newDotWriter(c.Text.W)
-	if _, err := msg.WriteTo(dw); err != nil {
+	// The message goes through a buffer of its own size, so that it
+	// reaches the socket in one or two writes rather than one per 4 KiB
+	// of the client's buffer.
+	if s.out == nil {
+		s.out = bufio.NewWriterSize(c.Text.W, 64<<10)
+	}
+	s.out.Reset(c.Text.W)
+	dw := newDotWriter(s.out)
+	if err := msg.writeTo(dw); err != nil {
 		return stepBody, err
 	}
 	if err := dw.close(); err != nil {
+		return stepBody, err
+	}
+	if err := s.out.Flush(); err != nil {
 		return stepBody, err
 	}
 	if err := c.Text.W.Flush(); err != nil {
@@ -523,17 +391,17 @@ func (t *fileTransport) open() session  { return t }
 func (t *fileTransport) close()         {}
 func (t *fileTransport) eightBit() bool { return true }
 
-func (t *fileTransport) send(ctx context.Context, msg *mail.Msg) error {
+func (t *fileTransport) send(ctx context.Context, msg *wireMsg) error {
 	if err := os.MkdirAll(t.dir, 0o755); err != nil {
 		return &deliveryError{Fatal: true, Err: fmt.Errorf("%s: %w", t, err)}
 	}
-	name := emlName(msg.GetMessageID())
+	name := emlName(msg.messageID)
 	tmp, err := os.CreateTemp(t.dir, ".tmp-*.eml")
 	if err != nil {
 		return &deliveryError{Fatal: true, Err: fmt.Errorf("%s: %w", t, err)}
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := msg.WriteTo(tmp); err != nil {
+	if err := msg.writeTo(tmp); err != nil {
 		tmp.Close()
 		return &deliveryError{Fatal: true, Err: fmt.Errorf("%s: write %s: %w", t, name, err)}
 	}
@@ -794,12 +662,13 @@ func (m *Mailer) deliver(ctx context.Context, digestID int64, jobs []*job) *runS
 		lim = rate.NewLimiter(rate.Limit(m.cfg.SMTP.Rate), 1)
 	}
 	workers := max(1, min(m.cfg.SMTP.Concurrency, len(jobs)))
+	tpls := &templateCache{m: m, byEdition: map[*edition]*msgTemplate{}}
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			m.worker(ctx, digestID, q, rec, lim, stats)
+			m.worker(ctx, digestID, q, rec, lim, stats, tpls)
 		}()
 	}
 	wg.Wait()
@@ -812,7 +681,8 @@ func (m *Mailer) deliver(ctx context.Context, digestID int64, jobs []*job) *runS
 // failures are retried after a backoff up to cfg.SMTP.Retries times in this
 // run and then left pending; a connection that cannot be made makes the
 // worker back off, and after cfg.SMTP.Retries failures in a row give up.
-func (m *Mailer) worker(ctx context.Context, digestID int64, q *jobQueue, rec *recorder, lim *rate.Limiter, stats *runStats) {
+func (m *Mailer) worker(ctx context.Context, digestID int64, q *jobQueue, rec *recorder, lim *rate.Limiter, stats *runStats, tpls *templateCache) {
+	var buf bytes.Buffer // each message is built here, and sent before the next
 	sess := m.tr.open()
 	defer sess.close()
 	retries := m.cfg.SMTP.Retries
@@ -829,7 +699,7 @@ func (m *Mailer) worker(ctx context.Context, digestID int64, q *jobQueue, rec *r
 			}
 		}
 		o := outcome{DigestID: digestID, SubscriberID: j.p.SubscriberID, Status: deliveryPending, HadBounces: j.p.Bounces > 0}
-		buildErr, err := sendMsg(ctx, sess, func(eightBit bool) (*mail.Msg, error) { return m.digestMsg(j, eightBit) })
+		buildErr, err := sendMsg(ctx, sess, func(eightBit bool) (*wireMsg, error) { return m.digestMsg(j, eightBit, tpls, &buf) })
 		if buildErr != nil {
 			o.Status, o.Error, o.At = deliveryFailed, buildErr.Error(), m.Now()
 			if err := rec.record(o); err != nil {
@@ -917,22 +787,55 @@ func (m *Mailer) worker(ctx context.Context, digestID int64, q *jobQueue, rec *r
 	}
 }
 
-// digestMsg renders and builds the message of one job.
-func (m *Mailer) digestMsg(j *job, eightBit bool) (*mail.Msg, error) {
+// digestMsg builds the message of one job into buf: from its edition's
+// template when the session takes 8bit and the recipient's values allow it,
+// else with go-mail from the personalised bodies.
+func (m *Mailer) digestMsg(j *job, eightBit bool, tpls *templateCache, buf *bytes.Buffer) (*wireMsg, error) {
 	p := m.personalFor(j.p.UID, j.p.Email, j.p.Name)
-	subject, text, html := m.personalise(j.ed, p)
-	return m.buildMsg(outgoing{
+	o := outgoing{
 		To:                j.p.Email,
 		Name:              j.p.Name,
-		Subject:           subject,
-		Text:              text,
-		HTML:              html,
 		MessageID:         j.p.MessageID,
 		Date:              m.Now(),
 		UnsubscribeURL:    p.UnsubscribeURL,
 		UnsubscribeMailto: m.mailto,
 		ListID:            m.listID,
-	}, eightBit)
+	}
+	if eightBit {
+		t, err := tpls.get(j.ed)
+		if err != nil {
+			return nil, err
+		}
+		if t != nil {
+			if w, ok, err := t.fill(m, o, p, buf); err != nil || ok {
+				return w, err
+			}
+		}
+	}
+	o.Subject, o.Text, o.HTML = m.personalise(j.ed, p)
+	return m.render(o, eightBit, buf)
+}
+
+// templateCache holds the message template of each edition of a run,
+// made on first use; nil for an edition that cannot be templated.
+type templateCache struct {
+	m         *Mailer
+	mu        sync.Mutex
+	byEdition map[*edition]*msgTemplate
+}
+
+func (c *templateCache) get(ed *edition) (*msgTemplate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.byEdition[ed]; ok {
+		return t, nil
+	}
+	t, err := c.m.newMsgTemplate(ed)
+	if err != nil {
+		return nil, err
+	}
+	c.byEdition[ed] = t
+	return t, nil
 }
 
 // sleepCtx waits d or until ctx ends; false if ctx ended.

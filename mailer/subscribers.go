@@ -121,7 +121,7 @@ func (s *Subscribers) Add(ctx context.Context, n NewSubscriber) (Subscriber, err
 	old, err := getSubscriber(ctx, tx, `email_key = $1`, a.Key)
 	switch {
 	case errors.Is(err, ErrNoSubscriber):
-		err := tx.QueryRowContext(ctx, insertSubscriberSQL+valuesRows(1)+` RETURNING id`, subscriberArgs(sub, a.Key)...).Scan(&sub.ID)
+		err := tx.QueryRowContext(ctx, insertSubscriberSQL+db.EngineOf(s.db).ValuesRows(1, subscriberFields, "")+` RETURNING id`, subscriberArgs(sub, a.Key)...).Scan(&sub.ID)
 		if err != nil {
 			return Subscriber{}, fmt.Errorf("add %s: %w", a.Email, err)
 		}
@@ -423,26 +423,7 @@ const insertSubscriberSQL = `INSERT INTO subscribers (uid, email, email_key, nam
 // insertSubscriberSQL (and of subscriberArgs).
 const subscriberFields = 11
 
-// valuesRows returns n rows of insertSubscriberSQL's values, numbered from $1.
-func valuesRows(n int) string {
-	var b strings.Builder
-	for r := range n {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for f := range subscriberFields {
-			if f > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("$" + strconv.Itoa(r*subscriberFields+f+1))
-		}
-		b.WriteByte(')')
-	}
-	return b.String()
-}
-
-// subscriberArgs returns the arguments of one valuesRow.
+// subscriberArgs returns the arguments of one row of insertSubscriberSQL.
 func subscriberArgs(sub Subscriber, key string) []any {
 	return []any{sub.UID, sub.Email, key, sub.Name, string(sub.Status), joinBoards(sub.Boards), sub.Match, string(sub.Origin),
 		formatSubTime(sub.Created), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed)}
@@ -472,18 +453,27 @@ func querySubscribers(ctx context.Context, q subQuerier, query string, args ...a
 	defer rows.Close()
 	var subs []Subscriber
 	for rows.Next() {
-		var sub Subscriber
-		var status, boards, origin, created, confirmed, unsubscribed string
-		if err := rows.Scan(&sub.ID, &sub.UID, &sub.Email, &sub.Name, &status, &boards, &sub.Match, &origin,
-			&created, &confirmed, &unsubscribed, &sub.Bounces); err != nil {
+		sub, err := scanSubscriber(rows)
+		if err != nil {
 			return nil, err
 		}
-		sub.Status, sub.Origin = Status(status), Origin(origin)
-		sub.Boards = splitBoards(boards)
-		sub.Created, sub.Confirmed, sub.Unsubscribed = parseSubTime(created), parseSubTime(confirmed), parseSubTime(unsubscribed)
 		subs = append(subs, sub)
 	}
 	return subs, rows.Err()
+}
+
+// scanSubscriber reads one row of subscriberColumns.
+func scanSubscriber(rows *sql.Rows) (Subscriber, error) {
+	var sub Subscriber
+	var status, boards, origin, created, confirmed, unsubscribed string
+	if err := rows.Scan(&sub.ID, &sub.UID, &sub.Email, &sub.Name, &status, &boards, &sub.Match, &origin,
+		&created, &confirmed, &unsubscribed, &sub.Bounces); err != nil {
+		return sub, err
+	}
+	sub.Status, sub.Origin = Status(status), Origin(origin)
+	sub.Boards = splitBoards(boards)
+	sub.Created, sub.Confirmed, sub.Unsubscribed = parseSubTime(created), parseSubTime(confirmed), parseSubTime(unsubscribed)
+	return sub, nil
 }
 
 // ParseBoards is ParseBoardsFor over the built-in boards.

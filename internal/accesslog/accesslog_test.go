@@ -220,8 +220,8 @@ func parseLine(f Format, line string) (map[string]string, error) {
 	return m, nil
 }
 
-// A burst of concurrent requests, with batches written both by requests
-// that fill the buffer and by the flushing goroutine, gives complete lines
+// A burst of concurrent requests, with batches written both for a full
+// buffer and at the flush interval, gives complete lines
 // that parse back to what was logged, each once, in both formats.
 func TestConcurrentBurstParsesBack(t *testing.T) {
 	for _, f := range []Format{Text, JSON} {
@@ -304,23 +304,99 @@ func TestFlushedWithinInterval(t *testing.T) {
 	}
 }
 
-// When the buffer holds Size bytes, the request that filled it writes the
-// batch before it returns: memory is bounded and nothing is dropped.
-func TestFullBufferWrittenByRequest(t *testing.T) {
-	out := newLockedBuffer()
-	l := New(out, Options{Size: 1 << 10, Interval: time.Hour})
-	defer l.Close()
-	n, total := 0, 0
-	for total < 1<<10 {
+// gateWriter holds every write until the test lets it through, and says
+// when one starts.
+type gateWriter struct {
+	entered chan int // the bytes of each write, as it starts
+	release chan struct{}
+	mu      sync.Mutex
+	buf     bytes.Buffer
+}
+
+func newGateWriter() *gateWriter {
+	return &gateWriter{entered: make(chan int, 100), release: make(chan struct{})}
+}
+
+func (g *gateWriter) Write(p []byte) (int, error) {
+	g.entered <- len(p)
+	<-g.release
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.buf.Write(p)
+}
+
+func (g *gateWriter) lines() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return strings.Count(g.buf.String(), "\n")
+}
+
+// logUntil logs requests until at least n bytes of lines were logged and
+// returns how many it logged.
+func logUntil(l *Log, n int) int {
+	line := len(ourLine(Text, time.Now(), "GET", "/feeds/press.rss", 200, 1234, time.Millisecond, "127.0.0.1:1"))
+	count := 0
+	for count*line < n {
 		l.Request(time.Now(), "GET", "/feeds/press.rss", 200, 1234, time.Millisecond, "127.0.0.1:1")
-		n++
-		total = len(ourLine(Text, time.Now(), "GET", "/feeds/press.rss", 200, 1234, time.Millisecond, "127.0.0.1:1")) * n
+		count++
 	}
-	if got := strings.Count(out.String(), "\n"); got != n {
-		t.Fatalf("%d lines written after %d requests filled the buffer, want all %d", got, n, n)
+	return count
+}
+
+// When the buffer holds Size bytes, the flushing goroutine writes the
+// batch at once, while the requests go on: none waits for the write.
+func TestFullBufferWrittenOffTheRequest(t *testing.T) {
+	out := newGateWriter()
+	l := New(out, Options{Size: 1 << 10, Interval: time.Hour})
+	n := logUntil(l, 1<<10) // returns although the write cannot finish
+	select {
+	case size := <-out.entered:
+		if size < 1<<10 {
+			t.Errorf("a write of %d bytes, want the full buffer (%d)", size, 1<<10)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a full buffer was not written (the flush interval is an hour)")
 	}
-	if out.Writes() != 1 {
-		t.Fatalf("%d writes, want 1", out.Writes())
+	n += logUntil(l, 1<<10) // the other buffer takes the lines meanwhile
+	close(out.release)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.lines(); got != n {
+		t.Fatalf("%d lines written, want %d", got, n)
+	}
+}
+
+// A writer that does not keep up (a stalled disk) makes the request that
+// finds four times Size waiting write them itself, so it waits for the
+// write in progress: memory stays bounded and no line is dropped.
+func TestStalledWriterHoldsRequestsBack(t *testing.T) {
+	const size = 1 << 10
+	out := newGateWriter()
+	l := New(out, Options{Size: size, Interval: time.Hour})
+	n := logUntil(l, size)
+	<-out.entered                // the goroutine's write, held
+	n += logUntil(l, 4*size-200) // a line is about 110 bytes: below the limit
+	l.mu.Lock()
+	held := len(l.buf)
+	l.mu.Unlock()
+	if held >= 4*size {
+		t.Fatalf("%d bytes held, the limit is %d", held, 4*size)
+	}
+	blocked := make(chan int)
+	go func() { blocked <- logUntil(l, 300) }()
+	select {
+	case <-blocked:
+		t.Fatal("past four times Size, a request returned while the write before was stalled")
+	case <-time.After(100 * time.Millisecond):
+	}
+	close(out.release)
+	n += <-blocked
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.lines(); got != n {
+		t.Fatalf("%d lines written, want %d", got, n)
 	}
 }
 
@@ -403,6 +479,40 @@ func BenchmarkRequest(b *testing.B) {
 					l.Request(now, "GET", "/feeds/press.rss", 304, 0, 12*time.Microsecond, "127.0.0.1:54321")
 				}
 			})
+		})
+	}
+}
+
+// Now follows the wall clock, and time.Since measures from it.
+func TestNow(t *testing.T) {
+	l := New(io.Discard, Options{Interval: 10 * time.Millisecond})
+	defer l.Close()
+	for i := 0; i < 5; i++ {
+		before := time.Now()
+		got := l.Now()
+		after := time.Now()
+		// The wall clock may be slewed a little between renewals of the base.
+		if got.Before(before.Add(-time.Millisecond)) || got.After(after.Add(time.Millisecond)) {
+			t.Fatalf("Now() = %v, between %v and %v", got, before, after)
+		}
+		if d := time.Since(got); d < 0 || d > time.Second {
+			t.Fatalf("time.Since(Now()) = %v", d)
+		}
+		time.Sleep(15 * time.Millisecond) // past a renewal of the base
+	}
+}
+
+// BenchmarkAppendLine is the formatting of a feed request's line alone.
+func BenchmarkAppendLine(b *testing.B) {
+	for _, f := range []Format{Text, JSON} {
+		b.Run([]string{"text", "json"}[f], func(b *testing.B) {
+			l := &Log{format: f, sec: math.MinInt64}
+			buf := make([]byte, 0, 512)
+			now := time.Now()
+			b.ReportAllocs()
+			for i := 0; b.Loop(); i++ {
+				buf = l.appendLine(buf[:0], now.Add(time.Duration(i)*time.Microsecond), "GET", "/feeds/press.rss", 304, 0, 12345*time.Nanosecond, "127.0.0.1:54321")
+			}
 		})
 	}
 }

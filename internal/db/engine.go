@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5/stdlib"
@@ -115,4 +116,47 @@ func (e Engine) CheckWritable(ctx context.Context, d *sql.DB) error {
 	}
 	_, err = conn.ExecContext(ctx, "ROLLBACK")
 	return err
+}
+
+// ValuesRows returns rows groups of cols placeholders for a multi-row
+// INSERT, each group followed by tail (say ", 'pending'") inside its
+// parentheses. SQLite gets "?": modernc.org/sqlite finds a numbered
+// parameter by name, in a time that grows with their number, which makes
+// binding the thousands of a batch cost more than the insert. PostgreSQL
+// needs them numbered, $1 on.
+func (e Engine) ValuesRows(rows, cols int, tail string) string {
+	var b strings.Builder
+	n := 0
+	for r := range rows {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			n++
+			if e == Postgres {
+				b.WriteString("$" + strconv.Itoa(n))
+			} else {
+				b.WriteByte('?')
+			}
+		}
+		b.WriteString(tail)
+		b.WriteByte(')')
+	}
+	return b.String()
+}
+
+// BeginWrite is the statement that begins a transaction that will write,
+// for code that runs its transactions on a connection of its own: SQLite
+// takes the file's write lock at once (IMMEDIATE, as Open's pool does), so
+// that the transaction never fails later for want of it; PostgreSQL locks
+// rows as it writes them.
+func (e Engine) BeginWrite() string {
+	if e == Postgres {
+		return "BEGIN"
+	}
+	return "BEGIN IMMEDIATE"
 }
