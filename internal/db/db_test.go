@@ -339,3 +339,42 @@ func TestLockTx(t *testing.T) {
 		})
 	}
 }
+
+// A batch written with ValuesRows inside a transaction begun with
+// BeginWrite on a connection of its own is stored whole.
+func TestValuesRowsAndBeginWrite(t *testing.T) {
+	dbtest.Run(t, func(t *testing.T, d *sql.DB) {
+		ctx := context.Background()
+		e := db.EngineOf(d)
+		conn, err := d.Conn(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, e.BeginWrite()); err != nil {
+			t.Fatal(err)
+		}
+		q := `INSERT INTO locks (name, owner, acquired, expires) VALUES ` + e.ValuesRows(3, 3, ", 'never'")
+		args := []any{"a", "o1", "t1", "b", "o2", "t2", "c", "o3", "t3"}
+		if _, err := conn.ExecContext(ctx, q, args...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			t.Fatal(err)
+		}
+		rows, err := d.Query(`SELECT name, owner, acquired, expires FROM locks ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var got []string
+		for rows.Next() {
+			var n, o, a, x string
+			rows.Scan(&n, &o, &a, &x)
+			got = append(got, n+o+a+x)
+		}
+		if want := []string{"ao1t1never", "bo2t2never", "co3t3never"}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("rows %v, want %v", got, want)
+		}
+	})
+}
