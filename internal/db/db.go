@@ -211,13 +211,6 @@ func applyMigration(ctx context.Context, db *sql.DB, engine Engine, name string)
 // ErrLocked is returned by Acquire when another live holder has the lock.
 var ErrLocked = errors.New("lock held by another process")
 
-// LockHolder describes who holds a named lock.
-type LockHolder struct {
-	Owner    string
-	Acquired time.Time
-	Expires  time.Time
-}
-
 // lockTimeLayout has a fixed width so that lock times compare as text in
 // SQL. Rows written before it (RFC 3339 with a trimmed fraction) compare as
 // later than the same instant written with it, so an old lock is never

@@ -13,8 +13,9 @@ import (
 )
 
 // Engine names the database engine under a store. The store code is the
-// same on both; the few places where the SQL cannot be the same are the
-// methods of Engine and Checkpoint, all in this file.
+// same on both; where the SQL cannot be the same, the difference is a
+// method of Engine (this file), or in Open, Checkpoint and the two
+// directories of migrations (db.go).
 type Engine string
 
 // The engines msitfeed runs on.
