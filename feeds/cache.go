@@ -235,6 +235,10 @@ func checkFeed(reg *Registry, board string, format Format, limit int) error {
 // which moves whenever another connection commits; only then does it read the boards' versions and drop
 // the entries of boards whose version moved. Between checks a request costs a
 // map lookup. Invalidate drops entries at once.
+//
+// The documents of the default limit, what feed readers poll, are also in a
+// copy keyed by file name ("press.rss") made at every change of the entries
+// (ByFile), which a request reads without taking the lock.
 type Cache struct {
 	store *Store
 	opts  Options
@@ -253,6 +257,7 @@ type Cache struct {
 
 	mu      sync.RWMutex
 	entries map[cacheKey]*Entry
+	byFile  atomic.Pointer[map[string]*Entry] // see publish
 	flights map[cacheKey]*flight
 	gens    map[string]uint64 // per board (and AllSlug): bumped when its entries are dropped
 	epoch   uint64            // bumped when every entry is dropped
@@ -291,6 +296,7 @@ func NewCache(ctx context.Context, store *Store, opts Options) (*Cache, error) {
 		gens:    map[string]uint64{},
 	}
 	c.filtered.init(c.opts)
+	c.publish()
 	if err := c.refresh(ctx); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("start feed cache: %w", err)
@@ -366,6 +372,28 @@ func (c *Cache) Page(ctx context.Context, board string, format Format, limit int
 	return c.fill(ctx, key)
 }
 
+// ByFile returns the cached document of the default limit named file
+// ("press.rss": board, '.', format as ParseFormat returns it), or nil if it
+// is not cached or no such feed exists; Get then builds it. It checks for
+// changes as Get does, then costs one string lookup and no lock.
+func (c *Cache) ByFile(file string) *Entry {
+	c.maybeRefresh()
+	return (*c.byFile.Load())[file]
+}
+
+// publish makes the copy of the entries ByFile reads; c.mu is held (or the
+// cache is new). Entries change only when a feed is built or dropped, so
+// copying them then is cheap beside the rendering or the crawl that caused it.
+func (c *Cache) publish() {
+	m := make(map[string]*Entry)
+	for k, e := range c.entries {
+		if !k.page && k.limit == c.opts.Limit {
+			m[k.board+"."+string(k.format)] = e
+		}
+	}
+	c.byFile.Store(&m)
+}
+
 func (c *Cache) fill(ctx context.Context, key cacheKey) (*Entry, error) {
 	c.mu.Lock()
 	if e := c.entries[key]; e != nil {
@@ -426,6 +454,7 @@ func (c *Cache) keep(key cacheKey, e *Entry) {
 			c.bytes -= old.size()
 		}
 	}
+	c.publish()
 }
 
 // Invalidate drops the cached feeds of the given boards and of the all
@@ -435,6 +464,7 @@ func (c *Cache) Invalidate(boards ...string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.filtered.drop(boards)
+	defer c.publish()
 	if len(boards) == 0 {
 		clear(c.entries)
 		c.bytes = 0

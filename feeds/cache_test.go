@@ -201,6 +201,80 @@ func TestCache_Invalidate(t *testing.T) {
 	})
 }
 
+// ByFile finds what Get cached for the default limit, by file name, and
+// follows every change of the entries: a build, an invalidation, a check
+// that finds a board changed, an eviction.
+func TestCache_ByFileFollowsTheEntries(t *testing.T) {
+	s, _ := openCacheTestStore(t)
+	mustSave(t, s, cacheTestItem("press", 1, "press one"))
+	mustSave(t, s, cacheTestItem("photo", 2, "photo one"))
+	c, clock := newTestCache(t, s, Options{Limit: 20})
+	if e := c.ByFile("press.rss"); e != nil {
+		t.Fatalf("ByFile before any Get: %v", e.Board)
+	}
+	press := mustGet(t, c, "press", FormatRSS) // not the default limit: 50
+	if e := c.ByFile("press.rss"); e != nil {
+		t.Fatalf("ByFile found the document of limit %d", e.Limit)
+	}
+	press, err := c.Get(context.Background(), "press", FormatRSS, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo, err := c.Get(context.Background(), "photo", FormatJSON, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]*Entry{"press.rss": press, "photo.json": photo, "press.atom": nil, "press": nil, "nope.rss": nil, "press.RSS": nil} {
+		if got := c.ByFile(file); got != want {
+			t.Errorf("ByFile(%q) = %p, want %p", file, got, want)
+		}
+	}
+
+	c.Invalidate("photo")
+	if c.ByFile("photo.json") != nil || c.ByFile("press.rss") != press {
+		t.Errorf("after Invalidate(photo): photo.json %p, press.rss %p (want nil, %p)", c.ByFile("photo.json"), c.ByFile("press.rss"), press)
+	}
+
+	// A change found by the check drops the board's document from ByFile
+	// itself, and the next Get puts the new one there.
+	mustSave(t, s, cacheTestItem("press", 3, "press two"))
+	clock.advance(c.opts.CheckInterval)
+	if e := c.ByFile("press.rss"); e != nil {
+		t.Fatalf("ByFile after press changed: the old document")
+	}
+	fresh, err := c.Get(context.Background(), "press", FormatRSS, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fresh == press || c.ByFile("press.rss") != fresh {
+		t.Errorf("ByFile after the rebuild: %p, want the new %p", c.ByFile("press.rss"), fresh)
+	}
+
+	c.Invalidate()
+	if c.ByFile("press.rss") != nil {
+		t.Errorf("ByFile after Invalidate(): the dropped document")
+	}
+}
+
+// A document evicted for the byte budget leaves ByFile too.
+func TestCache_ByFileLosesEvictedDocuments(t *testing.T) {
+	s, _ := openCacheTestStore(t)
+	mustSave(t, s, cacheTestItem("press", 1, "press one"))
+	c, _ := newTestCache(t, s, Options{MaxBytes: 1})
+	if _, err := c.Get(context.Background(), "press", FormatRSS, 50); err != nil {
+		t.Fatal(err)
+	}
+	if c.ByFile("press.rss") == nil {
+		t.Fatal("ByFile lacks the only document")
+	}
+	if _, err := c.Get(context.Background(), "press", FormatAtom, 50); err != nil {
+		t.Fatal(err)
+	}
+	if c.ByFile("press.rss") != nil || c.ByFile("press.atom") == nil {
+		t.Errorf("after an eviction: press.rss %p, press.atom %p", c.ByFile("press.rss"), c.ByFile("press.atom"))
+	}
+}
+
 func TestCache_ConcurrentRequestsRenderOnce(t *testing.T) {
 	s, _ := openCacheTestStore(t)
 	for i := int64(1); i <= 30; i++ {

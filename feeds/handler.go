@@ -86,6 +86,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if file == "" {
 		file = strings.TrimPrefix(r.URL.Path, "/feeds/")
 	}
+	page := h.opts.Page != nil && wantsPage(r.Header["Sec-Fetch-Dest"], r.Header["Accept"])
+	if !page && r.URL.RawQuery == "" {
+		// A feed reader's poll: the document of the default limit, found
+		// by its file name if it is cached.
+		if e := h.cache.ByFile(file); e != nil {
+			h.serveEntry(w, r, e)
+			return
+		}
+	}
 	board, format, ok := splitFeedFile(h.cache.store.Registry, file)
 	if !ok {
 		h.observe("", http.StatusNotFound)
@@ -93,7 +102,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			strings.Join(h.cache.store.Registry.Slugs(), ", ")+" or all", http.StatusNotFound)
 		return
 	}
-	page := h.opts.Page != nil && wantsPage(r.Header["Sec-Fetch-Dest"], r.Header["Accept"])
 	limit := h.opts.Limit
 	if raw := r.URL.RawQuery; raw != "" {
 		if mayFilter(raw) {

@@ -95,8 +95,9 @@ var ErrBadFile = errors.New("cannot import file")
 // csvColumns are the columns Export writes and Import reads, in export order.
 var csvColumns = []string{"email", "name", "boards", "status", "origin", "created", "confirmed", "unsubscribed", "match"}
 
-// importBatch is how many rows one INSERT statement carries.
-const importBatch = 200
+// importBatch is how many rows one INSERT statement carries (a variable
+// so tests can cross many batches with few rows).
+var importBatch = 200
 
 // importRow is one valid row waiting to be inserted.
 type importRow struct {

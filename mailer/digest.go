@@ -188,7 +188,7 @@ func selectionKey(boards []string, since time.Time, match string) string {
 // recipientPage is how many active subscribers digest creation reads,
 // and how many deliveries it writes, at a time: a million subscribers are
 // never all in memory.
-const recipientPage = 500
+var recipientPage = 500 // a variable so tests can cross many pages
 
 // recipientPlanner decides, subscriber by subscriber, who gets a digest of
 // plan's posts, counting them in plan.

@@ -110,31 +110,46 @@ func loadDKIM(cfg config.Mail) (*dkimSigner, error) {
 // ones again.
 var dkimHeaderList = strings.Join(append(append([]string{}, dkimSignedHeaders...), dkimOversignedHeaders...), ":")
 
+// dkimHeaderNames is the h= list, name by name.
+var dkimHeaderNames = strings.Split(dkimHeaderList, ":")
+
 // signature returns the value of the DKIM-Signature field (folded, without
 // the name) for a message whose header is header (every field with its
 // CRLF) and whose canonical body hashes to bodyHash, signed at t.
 func (d *dkimSigner) signature(header []byte, bodyHash []byte, t time.Time) (string, error) {
-	value := d.tags + "t=" + strconv.FormatInt(t.Unix(), 10) + "; h=" + dkimHeaderList +
-		"; bh=" + base64.StdEncoding.EncodeToString(bodyHash) + "; b="
 	buf := renderBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer renderBuffers.Put(buf)
 	fields := headerFields(header)
-	for _, name := range strings.Split(dkimHeaderList, ":") {
-		// RFC 6376 5.4.2: each name takes the last instance not yet
-		// taken; a name with none left adds nothing.
-		for i := len(fields) - 1; i >= 0; i-- {
-			f := fields[i]
-			if f.used || !strings.EqualFold(f.name, name) {
-				continue
-			}
-			fields[i].used = true
+	for _, name := range dkimHeaderNames {
+		if f := takeField(fields, name); f != nil {
 			appendRelaxedField(buf, f.name, f.value)
 			buf.WriteString("\r\n")
-			break
 		}
 	}
-	appendRelaxedField(buf, "DKIM-Signature", value) // with b= empty, and no CRLF
+	return d.signCanonical(buf, bodyHash, t)
+}
+
+// takeField returns the last field named name not yet taken, marking it
+// taken (RFC 6376 5.4.2: each name in h= takes the next instance from the
+// bottom up); nil when none is left, and the name adds nothing.
+func takeField(fields []headerField, name string) *headerField {
+	for i := len(fields) - 1; i >= 0; i-- {
+		if !fields[i].used && strings.EqualFold(fields[i].name, name) {
+			fields[i].used = true
+			return &fields[i]
+		}
+	}
+	return nil
+}
+
+// signCanonical signs: buf holds the signed fields canonicalized, each
+// with its CRLF, in h= order; it gets the signature field itself (with b=
+// empty and no CRLF) and is hashed.
+func (d *dkimSigner) signCanonical(buf *bytes.Buffer, bodyHash []byte, t time.Time) (string, error) {
+	value := d.tags + "t=" + strconv.FormatInt(t.Unix(), 10) + "; h=" + dkimHeaderList +
+		"; bh=" + base64.StdEncoding.EncodeToString(bodyHash) + "; b="
+	appendRelaxedField(buf, "DKIM-Signature", value)
 	sum := sha256.Sum256(buf.Bytes())
 	var sig []byte
 	var err error

@@ -190,18 +190,23 @@ func ledgerCreateDigest(ctx context.Context, db *sql.DB, d digestRow, dels []new
 	return d, nil
 }
 
-// ledgerPending returns the pending deliveries of a digest with their
-// subscribers as they are now.
-func ledgerPending(ctx context.Context, db *sql.DB, digestID int64) ([]pendingDelivery, error) {
+// pendingBatch is how many pending deliveries a send reads at a time: a
+// digest to a million subscribers is never held in memory whole.
+var pendingBatch = 1000
+
+// ledgerPending returns up to limit pending deliveries of a digest after
+// subscriber id after, in subscriber order, with their subscribers as they
+// are now. The next batch starts after the last one returned.
+func ledgerPending(ctx context.Context, db *sql.DB, digestID, after int64, limit int) ([]pendingDelivery, error) {
 	rows, err := db.QueryContext(ctx, `SELECT d.subscriber_id, d.message_id, d.boards, d.since, d.match_pattern, d.attempts,
 			COALESCE(s.uid, ''), COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.status, ''), COALESCE(s.bounces, 0)
 		FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-		WHERE d.digest_id = $1 AND d.status = 'pending' ORDER BY d.subscriber_id`, digestID)
+		WHERE d.digest_id = $1 AND d.status = 'pending' AND d.subscriber_id > $2 ORDER BY d.subscriber_id LIMIT $3`, digestID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read pending deliveries of digest %d: %w", digestID, err)
 	}
 	defer rows.Close()
-	var out []pendingDelivery
+	out := make([]pendingDelivery, 0, limit)
 	for rows.Next() {
 		var p pendingDelivery
 		var boards, since, status string

@@ -13,6 +13,7 @@ import (
 	netmail "net/mail"
 	"net/url"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
@@ -79,6 +80,9 @@ type Mailer struct {
 	// Boards orders a digest's posts by board and names the boards; nil
 	// means the built-in boards. Set it before first use.
 	Boards *feeds.Registry
+
+	// peakJobs is the most deliveries the last send held at once (tests).
+	peakJobs atomic.Int64
 }
 
 // New returns a Mailer for cfg over an opened, migrated database. It loads
@@ -335,63 +339,79 @@ func (m *Mailer) stopCause(ctx context.Context, err error) error {
 }
 
 // sendStored delivers the pending deliveries of stored digest d and marks
-// it finished when none is left.
+// it finished when none is left. It reads them from the ledger a batch at
+// a time as the workers need them.
 func (m *Mailer) sendStored(ctx context.Context, d digestRow, created bool) (DigestRun, error) {
 	run := DigestRun{ID: d.ID, Period: DigestPeriod{Start: d.Start, End: d.End}, Created: created, Items: len(d.Items)}
-	pending, err := ledgerPending(ctx, m.db, d.ID)
-	if err != nil {
-		return run, err
-	}
 	items, err := m.digestItems(ctx, d)
 	if err != nil {
 		return run, err
 	}
 	eds := m.newEditions(run.Period)
-	var jobs []*job
-	var skipped []outcome
-	now := m.Now()
 	bySelection := map[string]*edition{}
-	for _, p := range pending {
-		var ed *edition
-		if p.Status == StatusActive {
-			key := selectionKey(p.Boards, p.Since, p.Match)
-			var seen bool
-			if ed, seen = bySelection[key]; !seen {
-				if sel := selectItems(items, p.Boards, p.Since, p.Match); len(sel) > 0 {
-					if ed, err = eds.get(sel); err != nil {
-						return run, err
+	var after int64
+	var queued, skippedTotal int
+	// next returns the jobs of the next batch of pending deliveries, after
+	// recording those nobody is to get as failed; nil when none is left.
+	// The queue calls it from one worker at a time.
+	next := func(ctx context.Context) ([]*job, error) {
+		for {
+			pending, err := ledgerPending(ctx, m.db, d.ID, after, pendingBatch)
+			if err != nil || len(pending) == 0 {
+				return nil, err
+			}
+			after = pending[len(pending)-1].SubscriberID
+			var jobs []*job
+			var skipped []outcome
+			now := m.Now()
+			for _, p := range pending {
+				var ed *edition
+				if p.Status == StatusActive {
+					key := selectionKey(p.Boards, p.Since, p.Match)
+					var seen bool
+					if ed, seen = bySelection[key]; !seen {
+						if sel := selectItems(items, p.Boards, p.Since, p.Match); len(sel) > 0 {
+							if ed, err = eds.get(sel); err != nil {
+								return nil, err
+							}
+						}
+						bySelection[key] = ed
 					}
 				}
-				bySelection[key] = ed
+				if ed == nil {
+					reason := "subscriber removed"
+					switch {
+					case p.Status == StatusActive:
+						reason = "nothing left to send" // its posts are gone from the store
+					case p.Status != "":
+						reason = string(p.Status) // unsubscribed, bounced, pending again
+					}
+					skipped = append(skipped, outcome{DigestID: d.ID, SubscriberID: p.SubscriberID, Status: deliveryFailed, Error: reason, At: now})
+					continue
+				}
+				jobs = append(jobs, &job{p: p, ed: ed})
+			}
+			if err := ledgerRecord(ctx, m.db, skipped); err != nil {
+				return nil, err
+			}
+			queued += len(jobs)
+			skippedTotal += len(skipped)
+			if len(jobs) > 0 {
+				return jobs, nil
 			}
 		}
-		if ed == nil {
-			reason := "subscriber removed"
-			switch {
-			case p.Status == StatusActive:
-				reason = "nothing left to send" // its posts are gone from the store
-			case p.Status != "":
-				reason = string(p.Status) // unsubscribed, bounced, pending again
-			}
-			skipped = append(skipped, outcome{DigestID: d.ID, SubscriberID: p.SubscriberID, Status: deliveryFailed, Error: reason, At: now})
-			continue
-		}
-		jobs = append(jobs, &job{p: p, ed: ed})
 	}
-	if err := ledgerRecord(ctx, m.db, skipped); err != nil {
-		return run, err
-	}
-	run.Failed += len(skipped)
-	m.Log.Info("digest send", "digest", d.ID, "pending", len(jobs), "skipped", len(skipped), "editions", len(eds.byKey))
-	stats := m.deliver(ctx, d.ID, jobs)
+	m.Log.Info("digest send", "digest", d.ID, "batch", pendingBatch)
+	stats := m.deliver(ctx, d.ID, next)
 	run.Sent += stats.sent
-	run.Failed += stats.failed
+	run.Failed += stats.failed + skippedTotal
 	left, err := ledgerFinish(context.WithoutCancel(ctx), m.db, d.ID, m.Now())
 	if err != nil {
 		return run, err
 	}
 	run.Pending = left
-	m.Log.Info("digest sent", "digest", d.ID, "sent", run.Sent, "failed", run.Failed, "pending", run.Pending)
+	m.Log.Info("digest sent", "digest", d.ID, "sent", run.Sent, "failed", run.Failed, "pending", run.Pending,
+		"queued", queued, "skipped", skippedTotal, "editions", len(eds.byKey))
 	switch {
 	case stats.fatal != nil:
 		return run, &PendingError{Pending: left, Err: stats.fatal}

@@ -250,6 +250,17 @@ type msgTemplate struct {
 	maxLineConst, slotsPerLine int
 	from                       string // envelope sender
 	boundary                   string // the multipart boundary of every message
+	// signed is the header as DKIM signs it: the fields of h= in its
+	// order, canonicalized once where they hold no slot.
+	signed []signedField
+}
+
+// signedField is a header field as DKIM signs it: canonical bytes, or a
+// field with slots, filled and canonicalized per message.
+type signedField struct {
+	canon string
+	name  string
+	value cutText
 }
 
 // bodyRun is a run of whole body lines: canonical bytes ready to hash, or
@@ -384,6 +395,22 @@ func (m *Mailer) newMsgTemplate(ed *edition) (*msgTemplate, error) {
 	}
 	hb.WriteString("\r\n")
 	t := &msgTemplate{header: cutSlots(hb.String(), &mk), body: cutSlots(string(body), &mk), from: from, boundary: o.Boundary}
+	fields := headerFields([]byte(hb.String()))
+	var canon bytes.Buffer
+	for _, name := range dkimHeaderNames {
+		f := takeField(fields, name)
+		if f == nil {
+			continue
+		}
+		if value := cutSlots(f.value, &mk); len(value.slots) > 0 {
+			t.signed = append(t.signed, signedField{canon: canon.String()}, signedField{name: f.name, value: value})
+			canon.Reset()
+			continue
+		}
+		appendRelaxedField(&canon, f.name, f.value)
+		canon.WriteString("\r\n")
+	}
+	t.signed = append(t.signed, signedField{canon: canon.String()})
 	if !t.cutRuns(string(body), &mk) {
 		return nil, nil
 	}
@@ -484,7 +511,6 @@ func (t *msgTemplate) fill(m *Mailer, o outgoing, p personal, buf *bytes.Buffer)
 	}
 	buf.Reset()
 	t.header.appendTo(buf, &v)
-	headerLen := buf.Len()
 	t.body.appendTo(buf, &v)
 	w := &wireMsg{from: t.from, to: []string{"<" + o.To + ">"}, messageID: v[wsMessageID], eightBit: true, data: buf.Bytes()}
 	if m.dkim != nil {
@@ -492,13 +518,32 @@ func (t *msgTemplate) fill(m *Mailer, o outgoing, p personal, buf *bytes.Buffer)
 		if err != nil {
 			return nil, false, err
 		}
-		value, err := m.dkim.signature(w.data[:headerLen-2], sum, o.Date)
+		value, err := t.sign(m.dkim, &v, sum, o.Date)
 		if err != nil {
 			return nil, false, err
 		}
 		w.prefix = []byte("DKIM-Signature: " + value + "\r\n")
 	}
 	return w, true, nil
+}
+
+// sign returns the DKIM-Signature value of the template filled with v.
+func (t *msgTemplate) sign(d *dkimSigner, v *[wsCount]string, bodyHash []byte, at time.Time) (string, error) {
+	buf := renderBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer renderBuffers.Put(buf)
+	var value bytes.Buffer
+	for _, f := range t.signed {
+		if f.name == "" {
+			buf.WriteString(f.canon)
+			continue
+		}
+		value.Reset()
+		f.value.appendTo(&value, v)
+		appendRelaxedField(buf, f.name, value.String())
+		buf.WriteString("\r\n")
+	}
+	return d.signCanonical(buf, bodyHash, at)
 }
 
 // bodyHash returns the relaxed body hash of the template filled with v,

@@ -443,25 +443,58 @@ type job struct {
 }
 
 // jobQueue hands jobs to workers: ready ones first, retries once their
-// backoff has passed. It ends when every job is sent, failed or left
-// pending, or when a fatal error aborts the run.
+// backoff has passed. It takes jobs from its source a batch at a time, when
+// few are left ready, so a large digest is never held whole. It ends when
+// the source is exhausted and every job is sent, failed or left pending,
+// or when a fatal error aborts the run.
 type jobQueue struct {
 	mu          sync.Mutex
 	ready       []*job
 	delayed     []*job
-	outstanding int
+	outstanding int // jobs taken from the source and not yet done
+	peak        int // the most outstanding at once
 	aborted     bool
+	err         error // the source's error, which aborted the run
+	source      func(context.Context) ([]*job, error)
+	fetching    bool          // a worker is reading the next batch
+	exhausted   bool          // the source has nothing more
+	lowWater    int           // read the next batch when no more than this is ready
+	limit       int           // and no more than this is outstanding
 	changed     chan struct{} // closed and replaced on every change
 	now         func() time.Time
 }
 
-func newJobQueue(jobs []*job, now func() time.Time) *jobQueue {
-	return &jobQueue{ready: jobs, outstanding: len(jobs), changed: make(chan struct{}), now: now}
+func newJobQueue(source func(context.Context) ([]*job, error), lowWater, limit int, now func() time.Time) *jobQueue {
+	return &jobQueue{source: source, lowWater: lowWater, limit: limit, changed: make(chan struct{}), now: now}
 }
 
 func (q *jobQueue) signal() {
 	close(q.changed)
 	q.changed = make(chan struct{})
+}
+
+// fill reads the next batch from the source, with q.mu held on entry and
+// on return (it is let go during the read). One worker reads at a time;
+// the others go on with what is ready.
+func (q *jobQueue) fill(ctx context.Context) {
+	q.fetching = true
+	q.mu.Unlock()
+	jobs, err := q.source(ctx)
+	q.mu.Lock()
+	q.fetching = false
+	switch {
+	case err != nil:
+		if ctx.Err() == nil {
+			q.err, q.aborted = err, true
+		}
+		q.exhausted = true
+	case len(jobs) == 0:
+		q.exhausted = true
+	}
+	q.ready = append(q.ready, jobs...)
+	q.outstanding += len(jobs)
+	q.peak = max(q.peak, q.outstanding)
+	q.signal()
 }
 
 // next returns the next job, waiting for a retry's time if need be; false
@@ -473,12 +506,19 @@ func (q *jobQueue) next(ctx context.Context) (*job, bool) {
 			return nil, false
 		}
 		q.mu.Lock()
-		if q.aborted || q.outstanding == 0 {
+		// Retries waiting out their backoff count towards the limit, so
+		// a server refusing many for a while holds up new batches rather
+		// than letting them pile up.
+		if !q.aborted && !q.exhausted && !q.fetching && len(q.ready) <= q.lowWater && q.outstanding <= q.limit {
+			q.fill(ctx)
+		}
+		if q.aborted || q.exhausted && !q.fetching && q.outstanding == 0 {
 			q.mu.Unlock()
 			return nil, false
 		}
 		if len(q.ready) > 0 {
 			j := q.ready[0]
+			q.ready[0] = nil
 			q.ready = q.ready[1:]
 			q.mu.Unlock()
 			return j, true
@@ -640,14 +680,29 @@ func (m *Mailer) backoff(n int) time.Duration {
 	return min(d, 10*time.Minute)
 }
 
-// deliver sends jobs of digest d with cfg.SMTP.Concurrency workers, each
-// with its own reused connection, at most cfg.SMTP.Rate messages a second.
-func (m *Mailer) deliver(ctx context.Context, digestID int64, jobs []*job) *runStats {
+// deliver sends the jobs of digest d that source gives, a batch at a time,
+// with cfg.SMTP.Concurrency workers, each with its own reused connection,
+// at most cfg.SMTP.Rate messages a second.
+func (m *Mailer) deliver(ctx context.Context, digestID int64, source func(context.Context) ([]*job, error)) *runStats {
 	stats := &runStats{observe: m.OnDelivery}
-	if len(jobs) == 0 {
+	first, err := source(ctx)
+	if err != nil || len(first) == 0 {
+		stats.fatal = err
 		return stats
 	}
-	q := newJobQueue(jobs, time.Now) // backoff runs on real time, whatever m.Now says
+	workers := max(1, min(m.cfg.SMTP.Concurrency, len(first)))
+	rest := func(ctx context.Context) ([]*job, error) {
+		if first != nil {
+			jobs := first
+			first = nil
+			return jobs, nil
+		}
+		return source(ctx)
+	}
+	// The next batch is read while each worker still has a few to send,
+	// so at most two batches are held at once.
+	q := newJobQueue(rest, 2*workers, pendingBatch, time.Now) // backoff runs on real time, whatever m.Now says
+	defer func() { m.peakJobs.Store(int64(q.peak)) }()
 	w, err := newLedgerWriter(ctx, m.db)
 	if err != nil {
 		stats.fatal = err
@@ -661,7 +716,6 @@ func (m *Mailer) deliver(ctx context.Context, digestID int64, jobs []*job) *runS
 	if m.cfg.SMTP.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(m.cfg.SMTP.Rate), 1)
 	}
-	workers := max(1, min(m.cfg.SMTP.Concurrency, len(jobs)))
 	tpls := &templateCache{m: m, byEdition: map[*edition]*msgTemplate{}}
 	var wg sync.WaitGroup
 	for range workers {
@@ -674,6 +728,9 @@ func (m *Mailer) deliver(ctx context.Context, digestID int64, jobs []*job) *runS
 	wg.Wait()
 	close(rec.in)
 	<-recDone
+	if q.err != nil && stats.fatal == nil {
+		stats.fatal = q.err
+	}
 	return stats
 }
 

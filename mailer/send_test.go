@@ -479,3 +479,64 @@ func TestNew_BadCAFileIsAStartupError(t *testing.T) {
 		}
 	}
 }
+
+// TestSendDigest_ReadsPendingInBatches sends a digest read from the ledger
+// seven deliveries at a time, with temporary failures and dropped
+// connections, and a resumed one after a stop: everyone gets one message,
+// and the send never holds more than two batches' worth of deliveries.
+func TestSendDigest_ReadsPendingInBatches(t *testing.T) {
+	defer mailer.SetPendingBatchForTest(7)()
+	e := newDigestEnv(t, smtptest.Faults{TempFailShare: 0.2, TempFailTimes: 1, DropDataEvery: 9})
+	emails := e.seedDigest(80)
+	// Subscribers who left after the digest was made are skipped batch by
+	// batch too.
+	m := e.mailer()
+	res, err := e.send(m)
+	if err != nil {
+		t.Fatalf("SendDigest: %v", err)
+	}
+	exactlyOnce(t, e.smtp, emails)
+	if res.Sent() != len(emails) {
+		t.Errorf("result says %d sent, want %d", res.Sent(), len(emails))
+	}
+	if n := e.scalar(`SELECT count(*) FROM deliveries WHERE status = 'sent'`); n != len(emails) {
+		t.Errorf("ledger has %d sent deliveries, want %d", n, len(emails))
+	}
+	if peak := m.PeakJobsForTest(); peak == 0 || peak > 2*7 {
+		t.Errorf("the send held up to %d deliveries at once, want at most %d (two batches)", peak, 2*7)
+	}
+}
+
+// TestSendDigest_BatchesSkipTheGone: deliveries to subscribers who left
+// after the digest was made fail batch by batch, and a batch with nobody
+// left to send to does not end the send.
+func TestSendDigest_BatchesSkipTheGone(t *testing.T) {
+	defer mailer.SetPendingBatchForTest(5)()
+	e := newDigestEnv(t, smtptest.Faults{})
+	emails := e.seedDigest(30)
+	m := e.mailer()
+	// Make the digest without sending it: a dry run would not write it,
+	// so create it through a send to a server that is down.
+	e.smtp.Close()
+	if _, err := e.send(m); err == nil {
+		t.Fatal("send to a closed server succeeded")
+	}
+	// The first twelve (more than two batches) unsubscribe.
+	if _, err := e.db.Exec(`UPDATE subscribers SET status = 'unsubscribed' WHERE email < ?`, emails[12]); err != nil {
+		t.Fatal(err)
+	}
+	e.smtp = smtptest.Start(t, smtptest.Faults{})
+	e.cfg.SMTP.Port = e.smtp.Port()
+	m = e.mailer()
+	res, err := e.send(m)
+	if err != nil {
+		t.Fatalf("SendDigest: %v", err)
+	}
+	exactlyOnce(t, e.smtp, emails[12:])
+	if res.Sent() != len(emails)-12 {
+		t.Errorf("result says %d sent, want %d", res.Sent(), len(emails)-12)
+	}
+	if n := e.scalar(`SELECT count(*) FROM deliveries WHERE status = 'failed' AND last_error = 'unsubscribed'`); n != 12 {
+		t.Errorf("ledger has %d deliveries failed as unsubscribed, want 12", n)
+	}
+}

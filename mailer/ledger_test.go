@@ -1,0 +1,78 @@
+package mailer
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// TestLedgerWriter_Record records a group of outcomes of every kind in one
+// commit and reads each row back: successes with their own sent times, a
+// success resetting the bounce counter, a bounce adding to it, and a
+// delivery no longer pending left alone; recording again changes nothing.
+func TestLedgerWriter_Record(t *testing.T) {
+	ctx := context.Background()
+	s, d := openSubscribers(t)
+	var ids []int64
+	for _, email := range []string{"a@example.org", "b@example.org", "c@example.org", "d@example.org", "e@example.org"} {
+		sub := mustAdd(t, s, NewSubscriber{Address: email})
+		ids = append(ids, sub.ID)
+	}
+	if _, err := d.Exec(`UPDATE subscribers SET status = 'active', bounces = 1`); err != nil {
+		t.Fatal(err)
+	}
+	dg, err := ledgerCreateDigest(ctx, d, digestRow{Items: []string{}}, []newDelivery{
+		{SubscriberID: ids[0]}, {SubscriberID: ids[1]}, {SubscriberID: ids[2]}, {SubscriberID: ids[3]}, {SubscriberID: ids[4]},
+	}, func(id int64, uid string) string { return uid })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(`UPDATE deliveries SET status = 'failed' WHERE subscriber_id = ?`, ids[4]); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
+	w, err := newLedgerWriter(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close()
+	outs := []outcome{
+		{DigestID: dg.ID, SubscriberID: ids[0], Status: deliverySent, Attempted: true, At: t0},
+		{DigestID: dg.ID, SubscriberID: ids[1], Status: deliverySent, Attempted: true, At: t0.Add(time.Second)},
+		{DigestID: dg.ID, SubscriberID: ids[2], Status: deliverySent, Attempted: true, HadBounces: true, At: t0.Add(2 * time.Second)},
+		{DigestID: dg.ID, SubscriberID: ids[3], Status: deliveryFailed, Attempted: true, Bounce: true, Error: "550 no such user", At: t0},
+		{DigestID: dg.ID, SubscriberID: ids[4], Status: deliverySent, Attempted: true, At: t0},
+	}
+	if err := w.record(ctx, outs); err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		status, sent, lastError string
+		attempts, bounces       int
+	}{
+		{"sent", ledgerTime(t0), "", 1, 1},
+		{"sent", ledgerTime(t0.Add(time.Second)), "", 1, 1},
+		{"sent", ledgerTime(t0.Add(2 * time.Second)), "", 1, 0},
+		{"failed", "", "550 no such user", 1, 2},
+		{"failed", "", "", 0, 1}, // not pending: unchanged
+	}
+	for i, wt := range want {
+		var status, sent, lastError string
+		var attempts, bounces int
+		if err := d.QueryRow(`SELECT d.status, d.sent, d.last_error, d.attempts, s.bounces FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+			WHERE d.digest_id = ? AND d.subscriber_id = ?`, dg.ID, ids[i]).Scan(&status, &sent, &lastError, &attempts, &bounces); err != nil {
+			t.Fatal(err)
+		}
+		if status != wt.status || sent != wt.sent || lastError != wt.lastError || attempts != wt.attempts || bounces != wt.bounces {
+			t.Errorf("delivery %d: %s sent %q error %q attempts %d bounces %d; want %+v", i, status, sent, lastError, attempts, bounces, wt)
+		}
+	}
+	// Recording again changes nothing.
+	if err := w.record(ctx, outs); err != nil {
+		t.Fatal(err)
+	}
+	var attempts int
+	if err := d.QueryRow(`SELECT sum(attempts) FROM deliveries`).Scan(&attempts); err != nil || attempts != 4 {
+		t.Errorf("after recording twice: %d attempts (%v), want 4", attempts, err)
+	}
+}
