@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -193,6 +194,19 @@ func start() (*cluster, error) {
 		return nil, err
 	}
 	c.stop = func() error { return run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", data) }
+	// A test binary that dies without reaching Main's cleanup (a panic, a
+	// -timeout, SIGKILL) leaves no server running: a watchdog in its own
+	// session stops and removes the cluster within a second of its end.
+	stop := strings.Join(append(append(as[:len(as):len(as)], filepath.Join(bin, "pg_ctl")), "stop", "-m", "immediate", "-D", data), " ")
+	watchdog := exec.Command("sh", "-c", `while kill -0 "$1" 2>/dev/null; do sleep 1; done; `+stop+` >/dev/null 2>&1; rm -rf "$2"`,
+		"sh", strconv.Itoa(os.Getpid()), dir)
+	watchdog.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := watchdog.Start(); err != nil {
+		c.stop()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start the cluster's watchdog: %w", err)
+	}
+	go watchdog.Wait() // reaped if the tests end first
 	admin, err := sql.Open("pgx", c.url("postgres"))
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
