@@ -249,6 +249,11 @@ type Cache struct {
 
 	lastCheck atomic.Int64 // UnixNano of the last check
 	checkMu   sync.Mutex   // one check at a time; others serve what is cached
+	// recent holds from a check until a timer of CheckInterval clears it:
+	// meanwhile a request does not read the clock. An idle cache has no
+	// timer running. Off (timed false) when a test moves the clock.
+	recent atomic.Bool
+	timed  bool
 
 	// Guarded by checkMu.
 	conn        *sql.Conn
@@ -291,6 +296,7 @@ func NewCache(ctx context.Context, store *Store, opts Options) (*Cache, error) {
 		store:   store,
 		opts:    opts.withDefaults(),
 		now:     monoClock(),
+		timed:   true,
 		entries: map[cacheKey]*Entry{},
 		flights: map[cacheKey]*flight{},
 		gens:    map[string]uint64{},
@@ -302,14 +308,16 @@ func NewCache(ctx context.Context, store *Store, opts Options) (*Cache, error) {
 		return nil, fmt.Errorf("start feed cache: %w", err)
 	}
 	c.lastCheck.Store(c.now().UnixNano())
+	c.checked()
 	return c, nil
 }
 
-// monoClock returns a clock that reads the monotonic clock only: every
-// request reads the cache's clock, and time.Now also reads the wall clock,
-// which doubles its cost (about 90 ns against 45 on a VM whose clock reads
-// are slow). Its times are the start's plus the time elapsed since, so a
-// step of the wall clock does not move them.
+// monoClock returns a clock that reads the monotonic clock only: requests
+// read the cache's clock (when no check was made within CheckInterval, and
+// for filtered feeds), and time.Now also reads the wall clock, which doubles
+// its cost (about 90 ns against 45 on a VM whose clock reads are slow). Its
+// times are the start's plus the time elapsed since, so a step of the wall
+// clock does not move them.
 func monoClock() func() time.Time {
 	start := time.Now()
 	return func() time.Time { return start.Add(time.Since(start)) }
@@ -496,6 +504,9 @@ func containsSlug(list []string, s string) bool {
 // last check. The request that finds it due runs the check, so it sees fresh
 // data; requests meanwhile serve what is cached rather than wait.
 func (c *Cache) maybeRefresh() {
+	if c.recent.Load() {
+		return
+	}
 	now := c.now().UnixNano()
 	if now-c.lastCheck.Load() < int64(c.opts.CheckInterval) {
 		return
@@ -521,6 +532,18 @@ func (c *Cache) maybeRefresh() {
 		c.changeToken = ""
 	}
 	c.lastCheck.Store(c.now().UnixNano())
+	c.checked()
+}
+
+// checked marks a check just made: for CheckInterval, requests skip the
+// clock. The timer starts after lastCheck was stored, so when it fires the
+// clock says the interval has passed.
+func (c *Cache) checked() {
+	if !c.timed {
+		return
+	}
+	c.recent.Store(true)
+	time.AfterFunc(c.opts.CheckInterval, func() { c.recent.Store(false) })
 }
 
 // refresh drops the entries of boards whose version moved since the last

@@ -67,6 +67,8 @@ func newTestCache(t *testing.T, s *Store, opts Options) (*Cache, *fakeClock) {
 	clock := &fakeClock{}
 	clock.ns.Store(time.Now().UnixNano())
 	c.now = clock.now
+	c.timed = false // checks follow the test's clock alone
+	c.recent.Store(false)
 	c.lastCheck.Store(clock.ns.Load())
 	return c, clock
 }
@@ -199,6 +201,36 @@ func TestCache_Invalidate(t *testing.T) {
 			t.Errorf("photo kept after Invalidate()")
 		}
 	})
+}
+
+// With the real clock, a request within CheckInterval of a check reads
+// neither the database nor the clock and gets what is cached; the first
+// request after it checks and gets the change.
+func TestCache_ChecksAtMostEveryIntervalOnTheRealClock(t *testing.T) {
+	s, _ := openCacheTestStore(t)
+	mustSave(t, s, cacheTestItem("press", 1, "press one"))
+	const interval = 300 * time.Millisecond
+	c, err := NewCache(context.Background(), s, Options{CheckInterval: interval})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	first := mustGet(t, c, "press", FormatRSS)
+	checked := time.Unix(0, c.lastCheck.Load())
+	mustSave(t, s, cacheTestItem("press", 2, "press two"))
+	if e := mustGet(t, c, "press", FormatRSS); time.Since(checked) < interval && e != first {
+		t.Errorf("rebuilt within the check interval")
+	}
+	deadline := time.Now().Add(10 * interval)
+	for mustGet(t, c, "press", FormatRSS) == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("the change was not seen %v after it (check interval %v)", 10*interval, interval)
+		}
+		time.Sleep(interval / 10)
+	}
+	if since := time.Since(checked); since < interval {
+		t.Errorf("checked again %v after the last check, before the interval (%v)", since, interval)
+	}
 }
 
 // ByFile finds what Get cached for the default limit, by file name, and
