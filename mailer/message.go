@@ -11,6 +11,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	mail "github.com/wneessen/go-mail"
@@ -621,4 +622,56 @@ func plainToken(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// digestMsg builds the message of one job into buf: from its edition's
+// template when the session takes 8bit and the recipient's values allow it,
+// else with go-mail from the personalised bodies.
+func (m *Mailer) digestMsg(j *job, eightBit bool, tpls *templateCache, buf *bytes.Buffer) (*wireMsg, error) {
+	p := m.personalFor(j.p.UID, j.p.Email, j.p.Name)
+	o := outgoing{
+		To:                j.p.Email,
+		Name:              j.p.Name,
+		MessageID:         j.p.MessageID,
+		Date:              m.Now(),
+		UnsubscribeURL:    p.UnsubscribeURL,
+		UnsubscribeMailto: m.mailto,
+		ListID:            m.listID,
+	}
+	if eightBit {
+		t, err := tpls.get(j.ed)
+		if err != nil {
+			return nil, err
+		}
+		if t != nil {
+			if w, ok, err := t.fill(m, o, p, buf); err != nil || ok {
+				return w, err
+			}
+		}
+	}
+	o.Subject, o.Text, o.HTML = m.personalise(j.ed, p)
+	return m.render(o, eightBit, buf)
+}
+
+// templateCache holds the message template of each edition of a run,
+// made on first use; nil for an edition that cannot be templated.
+type templateCache struct {
+	m         *Mailer
+	mu        sync.Mutex
+	byEdition map[*edition]*msgTemplate
+}
+
+// get returns the template of ed, making it on first use.
+func (c *templateCache) get(ed *edition) (*msgTemplate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t, ok := c.byEdition[ed]; ok {
+		return t, nil
+	}
+	t, err := c.m.newMsgTemplate(ed)
+	if err != nil {
+		return nil, err
+	}
+	c.byEdition[ed] = t
+	return t, nil
 }
