@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // MaxLimit is the most items a feed can be asked for with ?limit=.
@@ -29,7 +31,7 @@ type Options struct {
 	// Handler); nil serves every client the feed document.
 	Page PageRenderer
 
-	// CheckInterval is how often at most the cache asks SQLite whether any
+	// CheckInterval is how often at most the cache asks the database whether any
 	// connection or process has written; 500ms if 0.
 	CheckInterval time.Duration
 	// MaxBytes bounds the rendered bytes the cache keeps; 64 MiB if 0.
@@ -227,9 +229,10 @@ func checkFeed(reg *Registry, board string, format Format, limit int) error {
 //
 // Changes are noticed whoever makes them, this process or another one on the
 // same database file (msitfeed crawl beside msitfeed serve): at most every
-// CheckInterval, and only when a request comes, the cache reads PRAGMA
-// data_version on a connection of its own, which moves whenever another
-// connection commits; only then does it read the boards' versions and drop
+// CheckInterval, and only when a request comes, the cache reads the
+// engine's change token (db.Engine.ChangeToken: SQLite's PRAGMA
+// data_version, PostgreSQL's current snapshot) on a connection of its own,
+// which moves whenever another connection commits; only then does it read the boards' versions and drop
 // the entries of boards whose version moved. Between checks a request costs a
 // map lookup. Invalidate drops entries at once.
 //
@@ -254,7 +257,7 @@ type Cache struct {
 
 	// Guarded by checkMu.
 	conn        *sql.Conn
-	dataVersion int64 // -1 forces a versions read
+	changeToken string // "" forces a versions read
 	versions    map[string]int64
 
 	mu      sync.RWMutex
@@ -290,14 +293,13 @@ type flight struct {
 // open connection); Close gives it back.
 func NewCache(ctx context.Context, store *Store, opts Options) (*Cache, error) {
 	c := &Cache{
-		store:       store,
-		opts:        opts.withDefaults(),
-		now:         monoClock(),
-		timed:       true,
-		dataVersion: -1,
-		entries:     map[cacheKey]*Entry{},
-		flights:     map[cacheKey]*flight{},
-		gens:        map[string]uint64{},
+		store:   store,
+		opts:    opts.withDefaults(),
+		now:     monoClock(),
+		timed:   true,
+		entries: map[cacheKey]*Entry{},
+		flights: map[cacheKey]*flight{},
+		gens:    map[string]uint64{},
 	}
 	c.filtered.init(c.opts)
 	c.publish()
@@ -527,7 +529,7 @@ func (c *Cache) maybeRefresh() {
 			c.conn.Close()
 			c.conn = nil
 		}
-		c.dataVersion = -1
+		c.changeToken = ""
 	}
 	c.lastCheck.Store(c.now().UnixNano())
 	c.checked()
@@ -552,16 +554,16 @@ func (c *Cache) refresh(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("reserve connection: %w", err)
 		}
-		c.conn, c.dataVersion = conn, -1
+		c.conn, c.changeToken = conn, ""
 	}
-	var dv int64
-	if err := c.conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&dv); err != nil {
-		return fmt.Errorf("read data_version: %w", err)
+	tok, err := db.EngineOf(c.store.DB()).ChangeToken(ctx, c.conn)
+	if err != nil {
+		return err
 	}
-	if dv == c.dataVersion {
+	if tok == c.changeToken {
 		return nil
 	}
-	// data_version is read before the versions, so a commit between the two
+	// The token is read before the versions, so a commit between the two
 	// reads shows up again at the next check rather than being missed.
 	vs, err := c.store.Versions(ctx)
 	if err != nil {
@@ -581,7 +583,7 @@ func (c *Cache) refresh(ctx context.Context) error {
 		}
 	}
 	first := c.versions == nil
-	c.versions, c.dataVersion = next, dv
+	c.versions, c.changeToken = next, tok
 	if len(moved) > 0 && !first {
 		c.Invalidate(moved...)
 	}

@@ -2,26 +2,35 @@ package feeds
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 )
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // openCacheTestStore opens a migrated SQLite database in a temp directory
 // and returns its store and path.
 func openCacheTestStore(t *testing.T) (*Store, string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "msitfeed.db")
-	sqldb, err := db.Open(context.Background(), path)
+	return openTestStore(t, db.SQLite)
+}
+
+// openTestStore opens a fresh migrated database of engine and returns its
+// store and its database setting (to open it again as another process).
+func openTestStore(t *testing.T, e db.Engine) (*Store, string) {
+	t.Helper()
+	dsn := dbtest.DSN(t, e)
+	sqldb, err := db.Open(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sqldb.Close() })
-	return NewStore(sqldb), path
+	return NewStore(sqldb), dsn
 }
 
 func cacheTestItem(board string, id int64, title string) Item {
@@ -74,7 +83,11 @@ func mustGet(t *testing.T, c *Cache, board string, format Format) *Entry {
 }
 
 func TestCache_RebuildsOnlyWhenTheBoardVersionMoves(t *testing.T) {
-	s, _ := openCacheTestStore(t)
+	dbtest.Each(t, cacheRebuildsOnlyWhenTheBoardVersionMoves)
+}
+
+func cacheRebuildsOnlyWhenTheBoardVersionMoves(t *testing.T, e db.Engine) {
+	s, _ := openTestStore(t, e)
 	mustSave(t, s, cacheTestItem("press", 1, "press one"))
 	mustSave(t, s, cacheTestItem("photo", 2, "photo one"))
 	c, clock := newTestCache(t, s, Options{})
@@ -127,7 +140,11 @@ func TestCache_RebuildsOnlyWhenTheBoardVersionMoves(t *testing.T) {
 }
 
 func TestCache_NoticesWritesFromAnotherProcess(t *testing.T) {
-	s, path := openCacheTestStore(t)
+	dbtest.Each(t, cacheNoticesWritesFromAnotherProcess)
+}
+
+func cacheNoticesWritesFromAnotherProcess(t *testing.T, e db.Engine) {
+	s, path := openTestStore(t, e)
 	mustSave(t, s, cacheTestItem("press", 1, "press one"))
 	c, err := NewCache(context.Background(), s, Options{CheckInterval: 10 * time.Millisecond})
 	if err != nil {

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 )
 
 // pageSource is a Source of one resolved board whose list and post pages
@@ -41,7 +44,9 @@ func (s *pageSource) Requests() int64 { return s.reqs }
 // TestCrawlFillsWhatThePostPageLacks: a post is never dropped for a missing
 // date or department; its date comes from the list, else from the day it
 // was first seen, and the item says which.
-func TestCrawlFillsWhatThePostPageLacks(t *testing.T) {
+func TestCrawlFillsWhatThePostPageLacks(t *testing.T) { dbtest.Each(t, crawlFillsWhatThePostPageLacks) }
+
+func crawlFillsWhatThePostPageLacks(t *testing.T, e db.Engine) {
 	now := time.Date(2026, 10, 2, 20, 30, 0, 0, time.UTC) // 2026-10-03 05:30 in Seoul
 	listDay := time.Date(2026, 10, 1, 0, 0, 0, 0, KST)
 	pageDay := time.Date(2026, 9, 30, 0, 0, 0, 0, KST)
@@ -65,7 +70,7 @@ func TestCrawlFillsWhatThePostPageLacks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			store, _ := openCacheTestStore(t)
+			store, _ := openTestStore(t, e)
 			store.Now = func() time.Time { return now }
 			src := &pageSource{rows: []ListRow{tt.row}, posts: map[int64]Item{tt.row.ID: tt.page}}
 			c := &Crawler{Store: store, Source: src, BackfillPages: 1}
@@ -89,7 +94,11 @@ func TestCrawlFillsWhatThePostPageLacks(t *testing.T) {
 // TestCrawlRevisitKeepsADateThePageNeverShowed: fetching a post again whose
 // page has no date keeps the stored date and where it came from.
 func TestCrawlRevisitKeepsADateThePageNeverShowed(t *testing.T) {
-	store, _ := openCacheTestStore(t)
+	dbtest.Each(t, crawlRevisitKeepsADateThePageNeverShowed)
+}
+
+func crawlRevisitKeepsADateThePageNeverShowed(t *testing.T, e db.Engine) {
+	store, _ := openTestStore(t, e)
 	now := time.Date(2026, 10, 2, 0, 0, 0, 0, time.UTC)
 	store.Now = func() time.Time { return now }
 	listDay := time.Date(2026, 10, 1, 0, 0, 0, 0, KST)
@@ -117,8 +126,12 @@ func TestCrawlRevisitKeepsADateThePageNeverShowed(t *testing.T) {
 // does not move, or moves by less than the column keeps, each save is still
 // stamped a millisecond after the last.
 func TestSaveGivesEveryItemItsOwnUpdatedInstant(t *testing.T) {
+	dbtest.Each(t, saveGivesEveryItemItsOwnUpdatedInstant)
+}
+
+func saveGivesEveryItemItsOwnUpdatedInstant(t *testing.T, e db.Engine) {
 	for _, step := range []time.Duration{0, 300 * time.Microsecond} {
-		store, _ := openCacheTestStore(t)
+		store, _ := openTestStore(t, e)
 		now := time.Date(2026, 10, 2, 9, 0, 0, 123456789, KST)
 		store.Now = func() time.Time { now = now.Add(step); return now }
 		seen := map[string]bool{}

@@ -44,18 +44,20 @@ func (r CrawlRun) Missing() map[string]int {
 
 // StartRun records the start of a crawl of board and returns its id.
 func (s *Store) StartRun(ctx context.Context, board string) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO crawl_runs (board, started) VALUES (?, ?)`, board, formatTime(s.Now()))
+	var id int64
+	err := s.db.QueryRowContext(ctx, `INSERT INTO crawl_runs (board, started) VALUES ($1, $2) RETURNING id`,
+		board, formatTime(s.Now())).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("record crawl start of %s: %w", board, err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // FinishRun records the end of a crawl run.
 func (s *Store) FinishRun(ctx context.Context, r CrawlRun) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE crawl_runs SET finished = ?, pages = ?, requests = ?, new_items = ?,
-		updated_items = ?, revisited = ?, error = ?, list_rows = ?, missing_title = ?, missing_date = ?,
-		missing_department = ?, degraded = ? WHERE id = ?`,
+	_, err := s.db.ExecContext(ctx, `UPDATE crawl_runs SET finished = $1, pages = $2, requests = $3, new_items = $4,
+		updated_items = $5, revisited = $6, error = $7, list_rows = $8, missing_title = $9, missing_date = $10,
+		missing_department = $11, degraded = $12 WHERE id = $13`,
 		formatTime(s.Now()), r.Pages, r.Requests, r.New, r.Updated, r.Revisited, r.Error,
 		r.ListRows, r.MissingTitle, r.MissingDate, r.MissingDepartment, r.Degraded, r.ID)
 	if err != nil {
@@ -69,7 +71,7 @@ func (s *Store) FinishRun(ctx context.Context, r CrawlRun) error {
 func (s *Store) LastCrawl(ctx context.Context, board string) (time.Time, error) {
 	var t string
 	err := s.db.QueryRowContext(ctx, `SELECT coalesce(max(finished), '') FROM crawl_runs
-		WHERE finished <> '' AND (? = ? OR board = ?)`, board, AllSlug, board).Scan(&t)
+		WHERE finished <> '' AND (board = $1 OR $1 = '`+AllSlug+`')`, board).Scan(&t)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("read last crawl of %s: %w", board, err)
 	}
@@ -98,7 +100,7 @@ func (s *Store) LastRuns(ctx context.Context) (map[string]CrawlRun, error) {
 // LastRun returns the latest crawl run of board, or a zero CrawlRun.
 func (s *Store) LastRun(ctx context.Context, board string) (CrawlRun, error) {
 	r, err := scanRun(s.db.QueryRowContext(ctx, `SELECT `+runColumns+`
-		FROM crawl_runs WHERE board = ? ORDER BY id DESC LIMIT 1`, board))
+		FROM crawl_runs WHERE board = $1 ORDER BY id DESC LIMIT 1`, board))
 	if errors.Is(err, sql.ErrNoRows) {
 		return CrawlRun{}, nil
 	}

@@ -7,11 +7,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
-// Store keeps boards, items, attachments and crawl runs in SQLite. Its
+// Store keeps boards, items, attachments and crawl runs in the database
+// (SQLite or PostgreSQL). Its
 // exported methods each run in one transaction; the clock is a field so
 // tests can set it.
 type Store struct {
@@ -91,7 +95,7 @@ func (s *Store) Boards(ctx context.Context) ([]Board, error) {
 
 // SaveBoard records the ids of a board (after discovery).
 func (s *Store) SaveBoard(ctx context.Context, b Board) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO boards (slug, name, mid, mpid, bbsseqno, discovered) VALUES (?, ?, ?, ?, ?, ?)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO boards (slug, name, mid, mpid, bbsseqno, discovered) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT(slug) DO UPDATE SET name = excluded.name, mid = excluded.mid, mpid = excluded.mpid,
 		bbsseqno = excluded.bbsseqno, discovered = excluded.discovered`,
 		b.Slug, b.Name, b.MID, b.MPID, b.BBSSeqNo, formatTime(s.Now()))
@@ -104,7 +108,7 @@ func (s *Store) SaveBoard(ctx context.Context, b Board) error {
 // ensureBoard makes the board row exist so items can reference it.
 func (s *Store) ensureBoard(ctx context.Context, tx *sql.Tx, slug string) error {
 	name := s.Registry.Name(slug)
-	_, err := tx.ExecContext(ctx, `INSERT INTO boards (slug, name) VALUES (?, ?) ON CONFLICT(slug) DO NOTHING`, slug, name)
+	_, err := tx.ExecContext(ctx, `INSERT INTO boards (slug, name) VALUES ($1, $2) ON CONFLICT(slug) DO NOTHING`, slug, name)
 	return err
 }
 
@@ -169,7 +173,7 @@ func ListChanged(stored string, row ListRow) (changed bool, merged string) {
 // SetListHash records a new list hash for a stored post without touching
 // anything a reader sees (the fields a row shows again after a redesign).
 func (s *Store) SetListHash(ctx context.Context, board string, id int64, listHash string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE items SET list_hash = ? WHERE board = ? AND ntt_seq_no = ?`,
+	if _, err := s.db.ExecContext(ctx, `UPDATE items SET list_hash = $1 WHERE board = $2 AND ntt_seq_no = $3`,
 		listHash, board, id); err != nil {
 		return fmt.Errorf("record list row of %s/%d: %w", board, id, err)
 	}
@@ -201,13 +205,19 @@ func (s *Store) Known(ctx context.Context, board string, ids []int64) (map[int64
 	if len(ids) == 0 {
 		return known, nil
 	}
-	q := `SELECT ntt_seq_no, list_hash FROM items WHERE board = ? AND ntt_seq_no IN (?` + strings.Repeat(",?", len(ids)-1) + `)`
+	var q strings.Builder
+	q.WriteString(`SELECT ntt_seq_no, list_hash FROM items WHERE board = $1 AND ntt_seq_no IN (`)
 	args := make([]any, 0, len(ids)+1)
 	args = append(args, board)
-	for _, id := range ids {
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteByte(',')
+		}
+		q.WriteString("$" + strconv.Itoa(i+2))
 		args = append(args, id)
 	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	q.WriteByte(')')
+	rows, err := s.db.QueryContext(ctx, q.String(), args...)
 	if err != nil {
 		return nil, fmt.Errorf("look up known items of %s: %w", board, err)
 	}
@@ -228,8 +238,8 @@ func (s *Store) Known(ctx context.Context, board string, ids []int64) (map[int64
 // longest unchecked first, as the list rows a crawl would have read for them.
 func (s *Store) DueForRevisit(ctx context.Context, board string, since, checkedBefore time.Time, limit int) ([]ListRow, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT ntt_seq_no, title, published, department, thumbnail FROM items
-		WHERE board = ? AND published >= ? AND checked < ?
-		ORDER BY checked, ntt_seq_no DESC LIMIT ?`, board, formatTime(since), formatTime(checkedBefore), limit)
+		WHERE board = $1 AND published >= $2 AND checked < $3
+		ORDER BY checked, ntt_seq_no DESC LIMIT $4`, board, formatTime(since), formatTime(checkedBefore), limit)
 	if err != nil {
 		return nil, fmt.Errorf("find posts of %s to revisit: %w", board, err)
 	}
@@ -253,7 +263,7 @@ func (s *Store) DueForRevisit(ctx context.Context, board string, since, checkedB
 // MarkChecked records that the page of board's post id was fetched (or
 // tried) now without anything to save, so a revisit moves on to others.
 func (s *Store) MarkChecked(ctx context.Context, board string, id int64) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE items SET checked = ? WHERE board = ? AND ntt_seq_no = ?`,
+	if _, err := s.db.ExecContext(ctx, `UPDATE items SET checked = $1 WHERE board = $2 AND ntt_seq_no = $3`,
 		formatTime(s.Now()), board, id); err != nil {
 		return fmt.Errorf("mark %s/%d checked: %w", board, id, err)
 	}
@@ -288,6 +298,11 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
 	}
 	defer tx.Rollback()
+	// One writer of items at a time, so that seq is handed out in commit
+	// order and "updated" stays unique (see migration 0006).
+	if err := db.EngineOf(s.db).LockTx(ctx, tx, "items"); err != nil {
+		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
+	}
 	if err := s.ensureBoard(ctx, tx, it.Board); err != nil {
 		return Unchanged, fmt.Errorf("save %s/%d: %w", it.Board, it.ID, err)
 	}
@@ -302,7 +317,7 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 		stamp = l.Add(time.Millisecond)
 	}
 	var oldHash, oldPublished, oldDateFrom string
-	err = tx.QueryRowContext(ctx, `SELECT hash, published, date_from FROM items WHERE board = ? AND ntt_seq_no = ?`,
+	err = tx.QueryRowContext(ctx, `SELECT hash, published, date_from FROM items WHERE board = $1 AND ntt_seq_no = $2`,
 		it.Board, it.ID).Scan(&oldHash, &oldPublished, &oldDateFrom)
 	if it.Published.IsZero() {
 		if err == nil {
@@ -319,18 +334,18 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 		result = Created
 		_, err = tx.ExecContext(ctx, `INSERT INTO items (board, ntt_seq_no, title, url, published, first_seen, updated,
 			department, body, summary, thumbnail, hash, list_hash, checked, date_from, seq)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, (SELECT coalesce(max(seq), 0) + 1 FROM items))`,
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, (SELECT coalesce(max(seq), 0) + 1 FROM items))`,
 			it.Board, it.ID, it.Title, it.URL, formatTime(it.Published), formatTime(now), formatTime(stamp),
 			it.Department, it.Body, it.Summary, it.Thumbnail, it.Hash, listHash, formatTime(now), it.DateFrom)
 	case err != nil:
 	case oldHash == it.Hash:
 		result = Unchanged
-		_, err = tx.ExecContext(ctx, `UPDATE items SET list_hash = coalesce(nullif(?, ''), list_hash), checked = ?
-			WHERE board = ? AND ntt_seq_no = ?`, listHash, formatTime(now), it.Board, it.ID)
+		_, err = tx.ExecContext(ctx, `UPDATE items SET list_hash = coalesce(nullif($1, ''), list_hash), checked = $2
+			WHERE board = $3 AND ntt_seq_no = $4`, listHash, formatTime(now), it.Board, it.ID)
 	default:
-		_, err = tx.ExecContext(ctx, `UPDATE items SET title = ?, url = ?, published = ?, updated = ?, department = ?,
-			body = ?, summary = ?, thumbnail = ?, hash = ?, list_hash = coalesce(nullif(?, ''), list_hash), checked = ?,
-			date_from = ? WHERE board = ? AND ntt_seq_no = ?`,
+		_, err = tx.ExecContext(ctx, `UPDATE items SET title = $1, url = $2, published = $3, updated = $4, department = $5,
+			body = $6, summary = $7, thumbnail = $8, hash = $9, list_hash = coalesce(nullif($10, ''), list_hash), checked = $11,
+			date_from = $12 WHERE board = $13 AND ntt_seq_no = $14`,
 			it.Title, it.URL, formatTime(it.Published), formatTime(stamp), it.Department, it.Body, it.Summary,
 			it.Thumbnail, it.Hash, listHash, formatTime(now), it.DateFrom, it.Board, it.ID)
 	}
@@ -341,7 +356,7 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 		if err := saveAttachments(ctx, tx, it); err != nil {
 			return Unchanged, fmt.Errorf("save %s/%d attachments: %w", it.Board, it.ID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE boards SET version = version + 1, changed = ? WHERE slug = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE boards SET version = version + 1, changed = $1 WHERE slug = $2`,
 			formatTime(now), it.Board); err != nil {
 			return Unchanged, fmt.Errorf("save %s/%d: bump version: %w", it.Board, it.ID, err)
 		}
@@ -353,11 +368,11 @@ func (s *Store) Save(ctx context.Context, it Item, listHash string) (SaveResult,
 }
 
 func saveAttachments(ctx context.Context, tx *sql.Tx, it Item) error {
-	if _, err := tx.ExecContext(ctx, `DELETE FROM attachments WHERE board = ? AND ntt_seq_no = ?`, it.Board, it.ID); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM attachments WHERE board = $1 AND ntt_seq_no = $2`, it.Board, it.ID); err != nil {
 		return err
 	}
 	for i, a := range it.Attachments {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO attachments (board, ntt_seq_no, position, name, url, type) VALUES (?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO attachments (board, ntt_seq_no, position, name, url, type) VALUES ($1, $2, $3, $4, $5, $6)`,
 			it.Board, it.ID, i, a.Name, a.URL, a.Type); err != nil {
 			return err
 		}
@@ -374,10 +389,10 @@ func (s *Store) Items(ctx context.Context, board string, limit int) ([]Item, err
 	var err error
 	if board == AllSlug {
 		rows, err = s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items
-			ORDER BY published DESC, first_seen DESC, ntt_seq_no DESC LIMIT ?`, limit)
+			ORDER BY published DESC, first_seen DESC, ntt_seq_no DESC LIMIT $1`, limit)
 	} else {
-		rows, err = s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE board = ?
-			ORDER BY published DESC, ntt_seq_no DESC LIMIT ?`, board, limit)
+		rows, err = s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE board = $1
+			ORDER BY published DESC, ntt_seq_no DESC LIMIT $2`, board, limit)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read items of %s: %w", board, err)
@@ -406,9 +421,9 @@ func (s *Store) LastSeq(ctx context.Context) (int64, error) {
 // attachments.
 func (s *Store) ItemsInSeq(ctx context.Context, after, upto int64, firstSeenAfter, publishedSince time.Time) ([]Item, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items
-		WHERE seq > ? AND seq <= ? AND (? = '' OR first_seen > ?) AND published >= ?
+		WHERE seq > $1 AND seq <= $2 AND (first_seen > $3 OR $3 = '') AND published >= $4
 		ORDER BY published DESC, ntt_seq_no DESC`,
-		after, upto, formatTime(firstSeenAfter), formatTime(firstSeenAfter), formatTime(publishedSince))
+		after, upto, formatTime(firstSeenAfter), formatTime(publishedSince))
 	if err != nil {
 		return nil, fmt.Errorf("read items stored after #%d: %w", after, err)
 	}
@@ -421,7 +436,7 @@ func (s *Store) ItemsInSeq(ctx context.Context, after, upto int64, firstSeenAfte
 
 // Item returns one item with its attachments, or sql.ErrNoRows.
 func (s *Store) Item(ctx context.Context, board string, id int64) (Item, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE board = ? AND ntt_seq_no = ?`, board, id)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+itemColumns+` FROM items WHERE board = $1 AND ntt_seq_no = $2`, board, id)
 	if err != nil {
 		return Item{}, fmt.Errorf("read %s/%d: %w", board, id, err)
 	}
@@ -461,19 +476,21 @@ func (s *Store) scanItems(ctx context.Context, rows *sql.Rows) ([]Item, error) {
 		id    int64
 	}
 	index := make(map[key]int, len(items))
-	var cond []string
-	var args []any
 	for i, it := range items {
 		index[key{it.Board, it.ID}] = i
-		cond = append(cond, "(board = ? AND ntt_seq_no = ?)")
-		args = append(args, it.Board, it.ID)
 	}
 	// Chunk to stay under SQLite's variable limit.
 	const chunk = 400
-	for start := 0; start < len(cond); start += chunk {
-		end := min(start+chunk, len(cond))
+	for start := 0; start < len(items); start += chunk {
+		end := min(start+chunk, len(items))
+		cond := make([]string, 0, end-start)
+		args := make([]any, 0, 2*(end-start))
+		for j, it := range items[start:end] {
+			cond = append(cond, fmt.Sprintf("(board = $%d AND ntt_seq_no = $%d)", 2*j+1, 2*j+2))
+			args = append(args, it.Board, it.ID)
+		}
 		arows, err := s.db.QueryContext(ctx, `SELECT board, ntt_seq_no, name, url, type FROM attachments WHERE `+
-			strings.Join(cond[start:end], " OR ")+` ORDER BY board, ntt_seq_no, position`, args[start*2:end*2]...)
+			strings.Join(cond, " OR ")+` ORDER BY board, ntt_seq_no, position`, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -564,7 +581,7 @@ func (s *Store) Stats(ctx context.Context) (map[string]BoardStats, error) {
 
 func (s *Store) count(ctx context.Context, board string) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM items WHERE board = ?`, board).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM items WHERE board = $1`, board).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count items of %s: %w", board, err)
 	}
 	return n, nil

@@ -54,7 +54,7 @@ func BenchmarkDigestSend(b *testing.B) {
 	for i := range n {
 		email := fmt.Sprintf("reader%06d@example.org", i)
 		if _, err := tx.Exec(`INSERT INTO subscribers (uid, email, email_key, name, status, boards, origin, created, confirmed)
-			VALUES (?, ?, ?, ?, 'active', ?, 'cli', ?, ?)`, mailer.NewUID(), email, email, fmt.Sprintf("Reader %d", i),
+			VALUES ($1, $2, $3, $4, 'active', $5, 'cli', $6, $7)`, mailer.NewUID(), email, email, fmt.Sprintf("Reader %d", i),
 			boardSets[i%len(boardSets)], joined, joined); err != nil {
 			b.Fatal(err)
 		}

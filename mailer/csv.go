@@ -20,6 +20,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // Import and export of subscribers as CSV.
@@ -311,11 +312,12 @@ const importCacheKiB = 32 << 10
 // before (an earlier row of the file skipped for that reason is kept in a
 // temporary table, created on first need, so a repeat names its line).
 type importer struct {
-	ctx   context.Context
-	conn  *sql.Conn
-	tx    *sql.Tx
-	log   *lineLog
-	batch []importRow
+	ctx    context.Context
+	engine db.Engine
+	conn   *sql.Conn
+	tx     *sql.Tx
+	log    *lineLog
+	batch  []importRow
 	// mine holds the id and line of every row this import inserted, in id
 	// order once sorted: 12 bytes a row rather than the row.
 	mine      []importedRow
@@ -339,7 +341,7 @@ func (s *Subscribers) beginImport(ctx context.Context, log *lineLog) (*importer,
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	imp := &importer{ctx: ctx, conn: conn, log: log, sorted: true, batch: make([]importRow, 0, importBatch)}
+	imp := &importer{ctx: ctx, engine: db.EngineOf(s.db), conn: conn, log: log, sorted: true, batch: make([]importRow, 0, importBatch)}
 	// SQLite only: PostgreSQL sizes its cache for the server.
 	var cache int64
 	if err := conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err == nil {
@@ -373,7 +375,7 @@ func (imp *importer) close() {
 // commit commits the import.
 func (imp *importer) commit() error {
 	if imp.knownMade {
-		if _, err := imp.tx.ExecContext(imp.ctx, `DROP TABLE temp.import_known`); err != nil {
+		if _, err := imp.tx.ExecContext(imp.ctx, `DROP TABLE import_known`); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
 	}
@@ -427,13 +429,13 @@ func (imp *importer) flush() error {
 	var err error
 	if len(fresh) == importBatch {
 		if imp.stmt == nil {
-			if imp.stmt, err = imp.tx.PrepareContext(ctx, importInsertSQL(importBatch)); err != nil {
+			if imp.stmt, err = imp.tx.PrepareContext(ctx, importInsertSQL(imp.engine, importBatch)); err != nil {
 				return fmt.Errorf("import: %w", err)
 			}
 		}
 		rows, err = imp.stmt.QueryContext(ctx, imp.args...)
 	} else {
-		rows, err = imp.tx.QueryContext(ctx, importInsertSQL(len(fresh)), imp.args...)
+		rows, err = imp.tx.QueryContext(ctx, importInsertSQL(imp.engine, len(fresh)), imp.args...)
 	}
 	if err != nil {
 		return fmt.Errorf("import line %d: %w", fresh[0].line, err)
@@ -474,12 +476,10 @@ func (imp *importer) flush() error {
 // importInsertSQL inserts n subscribers, leaving out those whose address
 // is taken, and returns the id and address key of those it inserted.
 //
-// Its placeholders are "?" where new SQL has "$1": modernc.org/sqlite
-// looks a numbered parameter up by name, in a time that grows with their
-// number, which made binding the 2,200 of a batch cost more than the
-// insert. PostgreSQL needs them numbered.
-func importInsertSQL(n int) string {
-	return insertSubscriberSQL + strings.Repeat(valuesRow+",", n-1) + valuesRow +
+// Its placeholders are "?" on SQLite, where new SQL has "$1", and numbered
+// on PostgreSQL (db.Engine.ValuesRows says why).
+func importInsertSQL(e db.Engine, n int) string {
+	return insertSubscriberSQL + e.ValuesRows(n, subscriberFields, "") +
 		` ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key`
 }
 
@@ -540,7 +540,7 @@ func (imp *importer) noteTaken(rows []importRow) error {
 	for _, row := range known {
 		args = append(args, row.key)
 	}
-	seen, err := imp.tx.QueryContext(ctx, `SELECT email_key, line FROM temp.import_known WHERE email_key IN (`+dollars(1, len(known))+`)`, args...)
+	seen, err := imp.tx.QueryContext(ctx, `SELECT email_key, line FROM import_known WHERE email_key IN (`+dollars(1, len(known))+`)`, args...)
 	if err != nil {
 		return fmt.Errorf("import line %d: %w", known[0].line, err)
 	}
@@ -576,7 +576,7 @@ func (imp *importer) noteTaken(rows []importRow) error {
 		return nil
 	}
 	var q strings.Builder
-	q.WriteString(`INSERT INTO temp.import_known (email_key, line) VALUES `)
+	q.WriteString(`INSERT INTO import_known (email_key, line) VALUES `)
 	for i := 0; i < len(args); i += 2 {
 		if i > 0 {
 			q.WriteByte(',')

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -46,6 +48,10 @@ func matchLines(t *testing.T, what string, got []LineError, want []string) {
 }
 
 func TestImport(t *testing.T) {
+	dbtest.Each(t, importTable)
+}
+
+func importTable(t *testing.T, engine db.Engine) {
 	ctx := context.Background()
 	mb := strings.Repeat("x", 1<<20)
 	for _, tt := range []struct {
@@ -173,7 +179,7 @@ func TestImport(t *testing.T) {
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, d := openSubscribers(t)
+			s, d := openSubscribersOn(t, engine)
 			if tt.setup != nil {
 				tt.setup(t, s)
 			}
@@ -220,8 +226,12 @@ func storedEmails(t *testing.T, s *Subscribers) string {
 }
 
 func TestImport_AllOrNothingLeavesTheDatabaseAlone(t *testing.T) {
+	dbtest.Each(t, importAllOrNothingLeavesTheDatabaseAlone)
+}
+
+func importAllOrNothingLeavesTheDatabaseAlone(t *testing.T, engine db.Engine) {
 	ctx := context.Background()
-	s, d := openSubscribers(t)
+	s, d := openSubscribersOn(t, engine)
 	mustAdd(t, s, NewSubscriber{Address: "kept@example.org", Status: StatusActive})
 	var in strings.Builder
 	in.WriteString("email\n")
@@ -243,7 +253,11 @@ func TestImport_AllOrNothingLeavesTheDatabaseAlone(t *testing.T) {
 }
 
 func TestImport_KeepsNamesBoardsAndTimes(t *testing.T) {
-	s, _ := openSubscribers(t)
+	dbtest.Each(t, importKeepsNamesBoardsAndTimes)
+}
+
+func importKeepsNamesBoardsAndTimes(t *testing.T, engine db.Engine) {
+	s, _ := openSubscribersOn(t, engine)
 	in := "email,name,boards,status,origin,created,confirmed,unsubscribed\n" +
 		"Jane <jane@example.org>,,\"notice, press\",active,web,2025-01-02T03:04:05.678+09:00,2025-01-03T00:00:00Z,\n" +
 		"named@example.org,Real Name,,bounced,,2025-02-01,,\n" +
@@ -289,15 +303,19 @@ func comparable(subs []Subscriber) []Subscriber {
 }
 
 func TestExport_RoundTrips(t *testing.T) {
+	dbtest.Each(t, exportRoundTrips)
+}
+
+func exportRoundTrips(t *testing.T, engine db.Engine) {
 	ctx := context.Background()
-	src, _ := openSubscribers(t)
+	src, _ := openSubscribersOn(t, engine)
 	if _, err := src.Import(ctx, strings.NewReader(readSubscriberTestdata(t, "excel.csv")), ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	src.Now = func() time.Time { return subscriberClock.Add(36 * time.Hour) }
 	mustAdd(t, src, NewSubscriber{Address: `"Comma, Quote \"Q\"" <q@example.org>`, Boards: []string{"trends"}, Origin: OriginWeb})
 	b := mustAdd(t, src, NewSubscriber{Address: "bounce@example.org", Status: StatusActive})
-	if _, err := src.db.Exec(`UPDATE subscribers SET status = 'bounced' WHERE id = ?`, b.ID); err != nil {
+	if _, err := src.db.Exec(`UPDATE subscribers SET status = 'bounced' WHERE id = $1`, b.ID); err != nil {
 		t.Fatal(err)
 	}
 	want, err := src.List(ctx, ListFilter{})
@@ -309,7 +327,7 @@ func TestExport_RoundTrips(t *testing.T) {
 	if err := src.Export(ctx, &csvOut, "csv"); err != nil {
 		t.Fatal(err)
 	}
-	dst, _ := openSubscribers(t)
+	dst, _ := openSubscribersOn(t, engine)
 	dst.Now = func() time.Time { return subscriberClock.Add(100 * time.Hour) }
 	rep, err := dst.Import(ctx, bytes.NewReader(csvOut.Bytes()), ImportOptions{})
 	if err != nil {
@@ -359,7 +377,7 @@ func TestExport_RoundTrips(t *testing.T) {
 		if err := src.Export(ctx, &out, "json"); err != nil {
 			t.Fatal(err)
 		}
-		dst, _ := openSubscribers(t)
+		dst, _ := openSubscribersOn(t, engine)
 		rep, err := dst.Import(ctx, &out, ImportOptions{})
 		if err != nil || rep.Added != len(want) {
 			t.Fatalf("added %d: %v %v", rep.Added, err, lineErrors(rep.Errors))
@@ -380,6 +398,10 @@ func TestExport_RoundTrips(t *testing.T) {
 }
 
 func TestImport_JSON(t *testing.T) {
+	dbtest.Each(t, importJSON)
+}
+
+func importJSON(t *testing.T, engine db.Engine) {
 	ctx := context.Background()
 	for _, tt := range []struct {
 		name   string
@@ -409,7 +431,7 @@ func TestImport_JSON(t *testing.T) {
 		{name: "a valid array imports", in: `[{"email":"a@example.org","status":"pending"},{"email":"b@example.org","boards":[]}]`, added: 2},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, _ := openSubscribers(t)
+			s, _ := openSubscribersOn(t, engine)
 			rep, err := s.Import(ctx, strings.NewReader(tt.in), ImportOptions{})
 			if tt.err == nil && err != nil || tt.err != nil && !errors.Is(err, tt.err) {
 				t.Fatalf("err = %v, want %v", err, tt.err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // firstPeriod is how far back the first digest reaches, and how much older
@@ -336,13 +337,13 @@ func (m *Mailer) createDigest(ctx context.Context) (d digestRow, plan digestPlan
 			return nil
 		case n == recipientPage:
 			if full == nil {
-				if full, err = tx.PrepareContext(ctx, insertDeliveriesSQL(n)); err != nil {
+				if full, err = tx.PrepareContext(ctx, insertDeliveriesSQL(db.EngineOf(m.db), n)); err != nil {
 					return fmt.Errorf("create digest %d deliveries: %w", d.ID, err)
 				}
 			}
 			_, err = full.ExecContext(ctx, args...)
 		default:
-			_, err = tx.ExecContext(ctx, insertDeliveriesSQL(n), args...)
+			_, err = tx.ExecContext(ctx, insertDeliveriesSQL(db.EngineOf(m.db), n), args...)
 		}
 		if err != nil {
 			return fmt.Errorf("create digest %d deliveries to subscribers %d to %d: %w", d.ID, page[0].ID, page[len(page)-1].ID, err)
@@ -363,11 +364,10 @@ func (m *Mailer) createDigest(ctx context.Context) (d digestRow, plan digestPlan
 const deliveryColumns = 6
 
 // insertDeliveriesSQL inserts n pending deliveries. Its placeholders are
-// "?" for the reason importInsertSQL's are.
-func insertDeliveriesSQL(n int) string {
-	const row = `(?, ?, ?, ?, ?, ?, 'pending')`
+// the engine's for the reason importInsertSQL's are.
+func insertDeliveriesSQL(e db.Engine, n int) string {
 	return `INSERT INTO deliveries (digest_id, subscriber_id, message_id, boards, since, match_pattern, status) VALUES ` +
-		strings.Repeat(row+",", n-1) + row
+		e.ValuesRows(n, deliveryColumns, ", 'pending'")
 }
 
 // digestMessageID is the Message-ID of a digest to a subscriber, fixed when

@@ -3,6 +3,8 @@ package mailer_test
 import (
 	"context"
 	"fmt"
+	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"testing"
 	"time"
 
@@ -16,9 +18,13 @@ import (
 // pages and at their edges: the plan counts exactly those who get a
 // digest, the ledger has one delivery each, and each gets one message.
 func TestSendDigest_CreatedPageByPage(t *testing.T) {
+	dbtest.Each(t, sendDigestCreatedPageByPage)
+}
+
+func sendDigestCreatedPageByPage(t *testing.T, engine db.Engine) {
 	defer mailer.SetRecipientPageForTest(7)()
 	ctx := context.Background()
-	e := newDigestEnv(t, smtptest.Faults{})
+	e := newDigestEnvOn(t, engine, smtptest.Faults{})
 	joined := e.now.Add(-30 * 24 * time.Hour)
 	var want []string
 	for i := range 60 {
@@ -34,7 +40,7 @@ func TestSendDigest_CreatedPageByPage(t *testing.T) {
 		}
 		id := e.addSubscriber(email, "", boards, status, joined)
 		if i%13 == 12 {
-			if _, err := e.db.Exec(`UPDATE subscribers SET match_pattern = 'nothing matches this' WHERE id = ?`, id); err != nil {
+			if _, err := e.db.Exec(`UPDATE subscribers SET match_pattern = 'nothing matches this' WHERE id = $1`, id); err != nil {
 				t.Fatal(err)
 			}
 			continue
@@ -73,8 +79,12 @@ func TestSendDigest_CreatedPageByPage(t *testing.T) {
 // TestSendDigest_NobodyOnAnyPage: when no page has a recipient, nothing
 // is written and the reason is given, as before.
 func TestSendDigest_NobodyOnAnyPage(t *testing.T) {
+	dbtest.Each(t, sendDigestNobodyOnAnyPage)
+}
+
+func sendDigestNobodyOnAnyPage(t *testing.T, engine db.Engine) {
 	defer mailer.SetRecipientPageForTest(3)()
-	e := newDigestEnv(t, smtptest.Faults{})
+	e := newDigestEnvOn(t, engine, smtptest.Faults{})
 	for i := range 10 {
 		e.addSubscriber(fmt.Sprintf("reader%02d@example.org", i), "", "photo", mailer.StatusActive, e.now.Add(-30*24*time.Hour))
 	}

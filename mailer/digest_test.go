@@ -10,7 +10,6 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/config"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/mailer/smtptest"
 )
@@ -44,8 +44,21 @@ func newDigestEnv(t testing.TB, f smtptest.Faults) *digestEnv {
 // newDigestEnvWith is newDigestEnv with a server set up with TLS or AUTH.
 func newDigestEnvWith(t testing.TB, setup smtptest.Setup, f smtptest.Faults) *digestEnv {
 	t.Helper()
+	return newDigestEnvOnWith(t, db.SQLite, setup, f)
+}
+
+// newDigestEnvOn is newDigestEnv on a fresh database of engine.
+func newDigestEnvOn(t testing.TB, engine db.Engine, f smtptest.Faults) *digestEnv {
+	t.Helper()
+	return newDigestEnvOnWith(t, engine, smtptest.Setup{}, f)
+}
+
+// newDigestEnvOnWith is newDigestEnvWith on a fresh database of engine;
+// e.path is its database setting.
+func newDigestEnvOnWith(t testing.TB, engine db.Engine, setup smtptest.Setup, f smtptest.Faults) *digestEnv {
+	t.Helper()
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "msitfeed.db")
+	path := dbtest.DSN(t, engine)
 	d, err := db.Open(ctx, path)
 	if err != nil {
 		t.Fatal(err)
@@ -83,13 +96,13 @@ func (e *digestEnv) mailer() *mailer.Mailer {
 // addSubscriber inserts a subscriber row directly; boards "" is all.
 func (e *digestEnv) addSubscriber(email, name, boards string, status mailer.Status, joined time.Time) int64 {
 	e.t.Helper()
-	res, err := e.db.Exec(`INSERT INTO subscribers (uid, email, email_key, name, status, boards, origin, created, confirmed)
-		VALUES (?, ?, ?, ?, ?, ?, 'cli', ?, ?)`, mailer.NewUID(), email, strings.ToLower(email), name, string(status), boards,
-		joined.Format(time.RFC3339Nano), joined.Format(time.RFC3339Nano))
+	var id int64
+	err := e.db.QueryRow(`INSERT INTO subscribers (uid, email, email_key, name, status, boards, origin, created, confirmed)
+		VALUES ($1, $2, $3, $4, $5, $6, 'cli', $7, $8) RETURNING id`, mailer.NewUID(), email, strings.ToLower(email), name, string(status), boards,
+		joined.Format(time.RFC3339Nano), joined.Format(time.RFC3339Nano)).Scan(&id)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	id, _ := res.LastInsertId()
 	return id
 }
 
@@ -192,7 +205,11 @@ func parseMail(t *testing.T, raw []byte) parsedMail {
 }
 
 func TestSendDigest_WellFormedMailPerSubscriber(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{})
+	dbtest.Each(t, sendDigestWellFormedMailPerSubscriber)
+}
+
+func sendDigestWellFormedMailPerSubscriber(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{})
 	joined := e.now.Add(-30 * 24 * time.Hour)
 	allID := e.addSubscriber("all@example.org", "Kim Min-jun", "", mailer.StatusActive, joined)
 	e.addSubscriber("press@example.org", "", "press", mailer.StatusActive, joined)
@@ -231,7 +248,7 @@ func TestSendDigest_WellFormedMailPerSubscriber(t *testing.T) {
 
 	t.Run("every header is present and right", func(t *testing.T) {
 		var uid string
-		if err := e.db.QueryRow(`SELECT uid FROM subscribers WHERE id = ?`, allID).Scan(&uid); err != nil {
+		if err := e.db.QueryRow(`SELECT uid FROM subscribers WHERE id = $1`, allID).Scan(&uid); err != nil {
 			t.Fatal(err)
 		}
 		pm := byRcpt["all@example.org"]
@@ -251,7 +268,7 @@ func TestSendDigest_WellFormedMailPerSubscriber(t *testing.T) {
 			t.Errorf("Message-ID = %q", h.Get("Message-Id"))
 		}
 		var stored string
-		if err := e.db.QueryRow(`SELECT message_id FROM deliveries WHERE subscriber_id = ?`, allID).Scan(&stored); err != nil || "<"+stored+">" != h.Get("Message-Id") {
+		if err := e.db.QueryRow(`SELECT message_id FROM deliveries WHERE subscriber_id = $1`, allID).Scan(&stored); err != nil || "<"+stored+">" != h.Get("Message-Id") {
 			t.Errorf("ledger Message-ID = %q (%v), header %q", stored, err, h.Get("Message-Id"))
 		}
 		lu := regexp.MustCompile(`^<https://msitfeed\.example/unsubscribe/([A-Za-z0-9_.-]+)>, <mailto:digest@msitfeed\.example\?subject=unsubscribe>$`).FindStringSubmatch(h.Get("List-Unsubscribe"))
@@ -353,7 +370,11 @@ func TestSendDigest_WellFormedMailPerSubscriber(t *testing.T) {
 }
 
 func TestSendDigest_PeriodsAndLateJoiners(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{})
+	dbtest.Each(t, sendDigestPeriodsAndLateJoiners)
+}
+
+func sendDigestPeriodsAndLateJoiners(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{})
 	start := e.now
 	old := e.addSubscriber("old@example.org", "", "", mailer.StatusActive, start.Add(-30*24*time.Hour))
 	e.addItem("notice", "Before joining", start, start.Add(-3*time.Hour))

@@ -7,6 +7,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 )
 
 // TestImport_StreamedBatches imports files of many small batches: a bad
@@ -14,6 +17,10 @@ import (
 // batches were already inserted in the transaction; duplicates are found
 // across batches, whether of an earlier row or of a stored subscriber.
 func TestImport_StreamedBatches(t *testing.T) {
+	dbtest.Each(t, importStreamedBatches)
+}
+
+func importStreamedBatches(t *testing.T, engine db.Engine) {
 	defer SetImportBatchForTest(7)()
 	ctx := context.Background()
 	rows := func(n int) []string {
@@ -43,7 +50,7 @@ func TestImport_StreamedBatches(t *testing.T) {
 		{name: "a good file of many batches is stored whole", lines: rows(50), added: 50, stored: 50},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s, d := openSubscribers(t)
+			s, d := openSubscribersOn(t, engine)
 			rep, err := s.Import(ctx, strings.NewReader(file(tt.lines)), ImportOptions{SkipInvalid: tt.skip})
 			if !errors.Is(err, tt.err) || (tt.err == nil && err != nil) {
 				t.Fatalf("Import: %v, want %v", err, tt.err)
@@ -59,7 +66,7 @@ func TestImport_StreamedBatches(t *testing.T) {
 	}
 
 	t.Run("duplicates across batches", func(t *testing.T) {
-		s, d := openSubscribers(t)
+		s, d := openSubscribersOn(t, engine)
 		mustAdd(t, s, NewSubscriber{Address: "known@example.org", Status: StatusActive})
 		gone := mustAdd(t, s, NewSubscriber{Address: "gone@example.org", Status: StatusActive})
 		if _, err := s.Unsubscribe(ctx, gone.UID); err != nil {

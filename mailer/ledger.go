@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	dbpkg "github.com/msitfeed/msitfeed/internal/db" // "db" names the *sql.DB here
 )
 
 // The ledger is the digests and deliveries tables. Its rules:
@@ -165,17 +167,14 @@ func ledgerCreateDigest(ctx context.Context, db *sql.DB, d digestRow, dels []new
 		return d, fmt.Errorf("create digest: %w", err)
 	}
 	defer tx.Rollback()
-	res, err := tx.ExecContext(ctx, `INSERT INTO digests (period_start, period_end, items, created, seq_start, seq_end)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		ledgerTime(d.Start), ledgerTime(d.End), string(items), ledgerTime(d.Created), d.SeqStart, d.SeqEnd)
+	err = tx.QueryRowContext(ctx, `INSERT INTO digests (period_start, period_end, items, created, seq_start, seq_end)
+		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
+		ledgerTime(d.Start), ledgerTime(d.End), string(items), ledgerTime(d.Created), d.SeqStart, d.SeqEnd).Scan(&d.ID)
 	if err != nil {
 		return d, fmt.Errorf("create digest: %w", err)
 	}
-	if d.ID, err = res.LastInsertId(); err != nil {
-		return d, fmt.Errorf("create digest: %w", err)
-	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (digest_id, subscriber_id, message_id, boards, since, match_pattern, status)
-		VALUES (?, ?, ?, ?, ?, ?, 'pending')`)
+		VALUES ($1, $2, $3, $4, $5, $6, 'pending')`)
 	if err != nil {
 		return d, fmt.Errorf("create digest %d deliveries: %w", d.ID, err)
 	}
@@ -202,7 +201,7 @@ func ledgerPending(ctx context.Context, db *sql.DB, digestID, after int64, limit
 	rows, err := db.QueryContext(ctx, `SELECT d.subscriber_id, d.message_id, d.boards, d.since, d.match_pattern, d.attempts,
 			COALESCE(s.uid, ''), COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.status, ''), COALESCE(s.bounces, 0)
 		FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-		WHERE d.digest_id = ? AND d.status = 'pending' AND d.subscriber_id > ? ORDER BY d.subscriber_id LIMIT ?`, digestID, after, limit)
+		WHERE d.digest_id = $1 AND d.status = 'pending' AND d.subscriber_id > $2 ORDER BY d.subscriber_id LIMIT $3`, digestID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read pending deliveries of digest %d: %w", digestID, err)
 	}
@@ -241,12 +240,12 @@ type outcome struct {
 // The statements that record outcomes. Only pending deliveries change, so
 // recording twice is harmless.
 const (
-	recordDeliverySQL = `UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, sent = ?
-		WHERE digest_id = ? AND subscriber_id = ? AND status = 'pending'`
-	resetBouncesSQL = `UPDATE subscribers SET bounces = 0 WHERE id = ? AND bounces <> 0`
+	recordDeliverySQL = `UPDATE deliveries SET status = $1, attempts = attempts + $2, last_error = $3, sent = $4
+		WHERE digest_id = $5 AND subscriber_id = $6 AND status = 'pending'`
+	resetBouncesSQL = `UPDATE subscribers SET bounces = 0 WHERE id = $1 AND bounces <> 0`
 	addBounceSQL    = `UPDATE subscribers SET bounces = bounces + 1,
-		status = CASE WHEN bounces + 1 >= ? AND status = 'active' THEN 'bounced' ELSE status END
-		WHERE id = ?`
+		status = CASE WHEN bounces + 1 >= $1 AND status = 'active' THEN 'bounced' ELSE status END
+		WHERE id = $2`
 )
 
 // ledgerWriter records outcomes with statements prepared once, since a
@@ -277,7 +276,7 @@ func newLedgerWriter(ctx context.Context, db *sql.DB) (*ledgerWriter, error) {
 	}{
 		// IMMEDIATE, as the pool's transactions (_txlock=immediate): the
 		// write lock is taken, or waited for, at the start.
-		{&w.begin, `BEGIN IMMEDIATE`}, {&w.commit, `COMMIT`}, {&w.rollback, `ROLLBACK`},
+		{&w.begin, dbpkg.EngineOf(db).BeginWrite()}, {&w.commit, `COMMIT`}, {&w.rollback, `ROLLBACK`},
 		{&w.delivery, recordDeliverySQL}, {&w.resetBounce, resetBouncesSQL}, {&w.addBounce, addBounceSQL},
 	} {
 		if *p.dst, err = conn.PrepareContext(ctx, p.sql); err != nil {
@@ -371,13 +370,13 @@ func ledgerRecord(ctx context.Context, db *sql.DB, outs []outcome) error {
 // returns how many deliveries are still pending.
 func ledgerFinish(ctx context.Context, db *sql.DB, digestID int64, now time.Time) (int, error) {
 	var pending int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE digest_id = ? AND status = 'pending'`, digestID).Scan(&pending); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM deliveries WHERE digest_id = $1 AND status = 'pending'`, digestID).Scan(&pending); err != nil {
 		return 0, fmt.Errorf("finish digest %d: %w", digestID, err)
 	}
 	if pending > 0 {
 		return pending, nil
 	}
-	if _, err := db.ExecContext(ctx, `UPDATE digests SET finished = ? WHERE id = ? AND finished = ''`, ledgerTime(now), digestID); err != nil {
+	if _, err := db.ExecContext(ctx, `UPDATE digests SET finished = $1 WHERE id = $2 AND finished = ''`, ledgerTime(now), digestID); err != nil {
 		return 0, fmt.Errorf("finish digest %d: %w", digestID, err)
 	}
 	return 0, nil
@@ -403,9 +402,10 @@ func (s DigestStatus) Recipients() int { return s.Sent + s.Failed + s.Pending }
 // delivery counts.
 func (m *Mailer) Status(ctx context.Context, limit int) ([]DigestStatus, error) {
 	rows, err := m.db.QueryContext(ctx, `SELECT g.id, g.period_start, g.period_end, g.items, g.created, g.finished,
-			COALESCE(SUM(d.status = 'sent'), 0), COALESCE(SUM(d.status = 'failed'), 0), COALESCE(SUM(d.status = 'pending'), 0)
+			COALESCE(SUM(CASE WHEN d.status = 'sent' THEN 1 ELSE 0 END), 0), COALESCE(SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END), 0),
+			COALESCE(SUM(CASE WHEN d.status = 'pending' THEN 1 ELSE 0 END), 0)
 		FROM digests g LEFT JOIN deliveries d ON d.digest_id = g.id
-		GROUP BY g.id ORDER BY g.id DESC LIMIT ?`, limit)
+		GROUP BY g.id ORDER BY g.id DESC LIMIT $1`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read digest status: %w", err)
 	}
@@ -472,7 +472,7 @@ var errNoRecipient = errors.New("no such subscriber")
 // recipientByEmail finds a subscriber by address, case-insensitively.
 func recipientByEmail(ctx context.Context, db *sql.DB, email string) (Subscriber, error) {
 	s, err := scanRecipient(db.QueryRowContext(ctx, `SELECT `+recipientColumns+` FROM subscribers
-		WHERE email_key = ? OR lower(email) = ? LIMIT 1`, strings.ToLower(strings.TrimSpace(email)), strings.ToLower(strings.TrimSpace(email))))
+		WHERE email_key = $1 OR lower(email) = $2 LIMIT 1`, strings.ToLower(strings.TrimSpace(email)), strings.ToLower(strings.TrimSpace(email))))
 	if errors.Is(err, sql.ErrNoRows) {
 		return s, fmt.Errorf("subscriber %s: %w", email, errNoRecipient)
 	}
@@ -502,7 +502,7 @@ func ledgerBoards(s string) []string {
 // is left to expire.
 func clearDeadHolder(ctx context.Context, db *sql.DB, name string) bool {
 	var owner string
-	if err := db.QueryRowContext(ctx, `SELECT owner FROM locks WHERE name = ?`, name).Scan(&owner); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT owner FROM locks WHERE name = $1`, name).Scan(&owner); err != nil {
 		return false
 	}
 	parts := strings.Split(owner, ":")
@@ -514,7 +514,7 @@ func clearDeadHolder(ctx context.Context, db *sql.DB, name string) bool {
 	if err != nil || parts[0] != host || pid == os.Getpid() || !processGone(pid) {
 		return false
 	}
-	res, err := db.ExecContext(ctx, `DELETE FROM locks WHERE name = ? AND owner = ?`, name, owner)
+	res, err := db.ExecContext(ctx, `DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner)
 	if err != nil {
 		return false
 	}

@@ -2,6 +2,8 @@ package mailer
 
 import (
 	"context"
+	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"testing"
 	"time"
 )
@@ -11,8 +13,12 @@ import (
 // success resetting the bounce counter, a bounce adding to it, and a
 // delivery no longer pending left alone; recording again changes nothing.
 func TestLedgerWriter_Record(t *testing.T) {
+	dbtest.Each(t, ledgerWriterRecord)
+}
+
+func ledgerWriterRecord(t *testing.T, engine db.Engine) {
 	ctx := context.Background()
-	s, d := openSubscribers(t)
+	s, d := openSubscribersOn(t, engine)
 	var ids []int64
 	for _, email := range []string{"a@example.org", "b@example.org", "c@example.org", "d@example.org", "e@example.org"} {
 		sub := mustAdd(t, s, NewSubscriber{Address: email})
@@ -27,7 +33,7 @@ func TestLedgerWriter_Record(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Exec(`UPDATE deliveries SET status = 'failed' WHERE subscriber_id = ?`, ids[4]); err != nil {
+	if _, err := d.Exec(`UPDATE deliveries SET status = 'failed' WHERE subscriber_id = $1`, ids[4]); err != nil {
 		t.Fatal(err)
 	}
 	t0 := time.Date(2025, 3, 10, 9, 0, 0, 0, time.UTC)
@@ -60,7 +66,7 @@ func TestLedgerWriter_Record(t *testing.T) {
 		var status, sent, lastError string
 		var attempts, bounces int
 		if err := d.QueryRow(`SELECT d.status, d.sent, d.last_error, d.attempts, s.bounces FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
-			WHERE d.digest_id = ? AND d.subscriber_id = ?`, dg.ID, ids[i]).Scan(&status, &sent, &lastError, &attempts, &bounces); err != nil {
+			WHERE d.digest_id = $1 AND d.subscriber_id = $2`, dg.ID, ids[i]).Scan(&status, &sent, &lastError, &attempts, &bounces); err != nil {
 			t.Fatal(err)
 		}
 		if status != wt.status || sent != wt.sent || lastError != wt.lastError || attempts != wt.attempts || bounces != wt.bounces {

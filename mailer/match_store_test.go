@@ -5,13 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"strings"
 	"testing"
 )
 
 func TestSubscribers_KeepAKeywordFilter(t *testing.T) {
+	dbtest.Each(t, subscribersKeepAKeywordFilter)
+}
+
+func subscribersKeepAKeywordFilter(t *testing.T, engine db.Engine) {
 	ctx := context.Background()
-	s, _ := openSubscribers(t)
+	s, _ := openSubscribersOn(t, engine)
 	sub := mustAdd(t, s, NewSubscriber{Address: "kim@example.kr", Boards: []string{"press"}, Match: "  AI|6G ", Status: StatusActive})
 	if sub.Match != "AI|6G" {
 		t.Errorf("Add stored match %q, want it trimmed", sub.Match)
@@ -64,8 +70,12 @@ func equalStrings(a, b []string) bool { return strings.Join(a, ",") == strings.J
 // The match column goes out with export, CSV and JSON, and comes back with
 // import; a bad one is the line's error.
 func TestCSV_MatchColumnRoundTrips(t *testing.T) {
+	dbtest.Each(t, cSVMatchColumnRoundTrips)
+}
+
+func cSVMatchColumnRoundTrips(t *testing.T, engine db.Engine) {
 	ctx := context.Background()
-	src, _ := openSubscribers(t)
+	src, _ := openSubscribersOn(t, engine)
 	in := "email,boards,match\n" +
 		"a@example.org,press,\"AI|6G\"\n" +
 		"b@example.org,,\"(?i)quantum, computing\"\n" +
@@ -92,7 +102,7 @@ func TestCSV_MatchColumnRoundTrips(t *testing.T) {
 					t.Errorf("JSON writes an empty match:\n%s", out.String())
 				}
 			}
-			dst, _ := openSubscribers(t)
+			dst, _ := openSubscribersOn(t, engine)
 			if _, err := dst.Import(ctx, &out, ImportOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -105,7 +115,7 @@ func TestCSV_MatchColumnRoundTrips(t *testing.T) {
 	}
 
 	bad := "email,match\nok@example.org,AI\nbad@example.org,(AI\nlong@example.org," + strings.Repeat("x", 600) + "\n"
-	dst, _ := openSubscribers(t)
+	dst, _ := openSubscribersOn(t, engine)
 	rep, err = dst.Import(ctx, strings.NewReader(bad), ImportOptions{})
 	if !errors.Is(err, ErrInvalidRows) || rep.Added != 0 {
 		t.Fatalf("import of bad matches: %+v, %v", rep, err)

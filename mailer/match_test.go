@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +20,7 @@ import (
 // the preferences page store it.
 func (e *digestEnv) setMatch(id int64, match string) {
 	e.t.Helper()
-	if _, err := e.db.Exec(`UPDATE subscribers SET match_pattern = ? WHERE id = ?`, match, id); err != nil {
+	if _, err := e.db.Exec(`UPDATE subscribers SET match_pattern = $1 WHERE id = $2`, match, id); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -76,7 +78,11 @@ func matchTitles() []string {
 // only the posts their filter keeps (title or summary, case-sensitive
 // unless (?i)), and one whose filter keeps nothing gets no mail.
 func TestSendDigest_KeywordFilters(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{})
+	dbtest.Each(t, sendDigestKeywordFilters)
+}
+
+func sendDigestKeywordFilters(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{})
 	joined := e.now.Add(-30 * 24 * time.Hour)
 	subs := map[string]string{ // address → match
 		"ai@example.org":      "AI|6G",
@@ -143,7 +149,11 @@ func TestSendDigest_KeywordFilters(t *testing.T) {
 // A digest that cannot be sent at once is finished later with the posts
 // each filter kept when it was made, whatever the subscriber changed since.
 func TestSendDigest_ResumedDeliveryKeepsItsFilter(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{DownConns: 1 << 20})
+	dbtest.Each(t, sendDigestResumedDeliveryKeepsItsFilter)
+}
+
+func sendDigestResumedDeliveryKeepsItsFilter(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{DownConns: 1 << 20})
 	e.cfg.SMTP.Retries = 0
 	id := e.addSubscriber("ai@example.org", "", "", mailer.StatusActive, e.now.Add(-30*24*time.Hour))
 	e.setMatch(id, "AI")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/mailer/smtptest"
 )
@@ -19,8 +20,12 @@ import (
 // and sends a digest, round after round with no sleeps: every post ends up
 // in exactly one digest, none in two and none in none.
 func TestDigestPeriodsFollowCommitOrder(t *testing.T) {
+	dbtest.Each(t, digestPeriodsFollowCommitOrder)
+}
+
+func digestPeriodsFollowCommitOrder(t *testing.T, engine db.Engine) {
 	const rounds = 300
-	e := newDigestEnv(t, smtptest.Faults{})
+	e := newDigestEnvOn(t, engine, smtptest.Faults{})
 	e.addSubscriber("reader@example.org", "", "", mailer.StatusActive, time.Now().Add(-30*24*time.Hour))
 	m := e.mailer()
 	m.Now = time.Now

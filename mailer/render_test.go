@@ -10,6 +10,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/mailer/smtptest"
 )
@@ -33,7 +34,7 @@ func TestDigestGolden(t *testing.T) {
 	e := newDigestEnv(t, smtptest.Faults{})
 	e.cfg.Secret = "golden-secret"
 	id := e.addSubscriber("reader@example.org", "Reader", "press,photo", mailer.StatusActive, e.now.Add(-30*24*time.Hour))
-	if _, err := e.db.Exec(`UPDATE subscribers SET uid = 'golden-uid' WHERE id = ?`, id); err != nil {
+	if _, err := e.db.Exec(`UPDATE subscribers SET uid = 'golden-uid' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	day := func(d int) time.Time { return time.Date(2025, 3, d, 0, 0, 0, 0, feeds.KST) }
@@ -70,7 +71,11 @@ func TestDigestGolden(t *testing.T) {
 }
 
 func TestSendDigest_KeepsTheLockWhileItRuns(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{Delay: 5 * time.Millisecond})
+	dbtest.Each(t, sendDigestKeepsTheLockWhileItRuns)
+}
+
+func sendDigestKeepsTheLockWhileItRuns(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{Delay: 5 * time.Millisecond})
 	e.cfg.SMTP.Concurrency = 1
 	e.seedDigest(80)
 	m := e.mailer()

@@ -12,6 +12,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/mailer/smtptest"
 )
@@ -45,6 +46,10 @@ func exactlyOnce(t *testing.T, srv *smtptest.Server, emails []string) {
 }
 
 func TestSendDigest_Faults(t *testing.T) {
+	dbtest.Each(t, sendDigestFaults)
+}
+
+func sendDigestFaults(t *testing.T, engine db.Engine) {
 	tests := []struct {
 		name   string
 		faults smtptest.Faults
@@ -56,7 +61,7 @@ func TestSendDigest_Faults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := newDigestEnv(t, tt.faults)
+			e := newDigestEnvOn(t, engine, tt.faults)
 			emails := e.seedDigest(60)
 			m := e.mailer()
 			res, err := e.send(m)
@@ -83,7 +88,11 @@ func TestSendDigest_Faults(t *testing.T) {
 }
 
 func TestSendDigest_DownLongerThanRetriesResumesNextRun(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{DownConns: 1 << 30})
+	dbtest.Each(t, sendDigestDownLongerThanRetriesResumesNextRun)
+}
+
+func sendDigestDownLongerThanRetriesResumesNextRun(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{DownConns: 1 << 30})
 	e.cfg.SMTP.Retries = 2
 	emails := e.seedDigest(25)
 	m := e.mailer()
@@ -120,11 +129,15 @@ func TestSendDigest_DownLongerThanRetriesResumesNextRun(t *testing.T) {
 }
 
 func TestSendDigest_PermanentFailuresBounce(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{Reject: func(rcpt string) bool { return rcpt == "nobody@example.org" }})
+	dbtest.Each(t, sendDigestPermanentFailuresBounce)
+}
+
+func sendDigestPermanentFailuresBounce(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{Reject: func(rcpt string) bool { return rcpt == "nobody@example.org" }})
 	joined := e.now.Add(-30 * 24 * time.Hour)
 	bad := e.addSubscriber("nobody@example.org", "", "", mailer.StatusActive, joined)
 	good := e.addSubscriber("fine@example.org", "", "", mailer.StatusActive, joined)
-	e.db.Exec(`UPDATE subscribers SET bounces = 2 WHERE id = ?`, good) // two bounces earlier
+	e.db.Exec(`UPDATE subscribers SET bounces = 2 WHERE id = $1`, good) // two bounces earlier
 	m := e.mailer()
 
 	for round := 1; round <= 4; round++ {
@@ -135,12 +148,12 @@ func TestSendDigest_PermanentFailuresBounce(t *testing.T) {
 		}
 		var status string
 		var bounces int
-		e.db.QueryRow(`SELECT status, bounces FROM subscribers WHERE id = ?`, bad).Scan(&status, &bounces)
+		e.db.QueryRow(`SELECT status, bounces FROM subscribers WHERE id = $1`, bad).Scan(&status, &bounces)
 		switch {
 		case round <= 3:
 			var dstatus, lastErr string
 			var attempts int
-			e.db.QueryRow(`SELECT status, attempts, last_error FROM deliveries WHERE digest_id = ? AND subscriber_id = ?`,
+			e.db.QueryRow(`SELECT status, attempts, last_error FROM deliveries WHERE digest_id = $1 AND subscriber_id = $2`,
 				res.Digests[0].ID, bad).Scan(&dstatus, &attempts, &lastErr)
 			if dstatus != "failed" || attempts != 1 || !strings.Contains(lastErr, "550") {
 				t.Errorf("round %d: delivery %s after %d attempts (%q), want failed after 1 with the 550", round, dstatus, attempts, lastErr)
@@ -153,13 +166,13 @@ func TestSendDigest_PermanentFailuresBounce(t *testing.T) {
 				t.Errorf("round %d: subscriber %s with %d bounces, want %s with %d", round, status, bounces, want, round)
 			}
 		default:
-			if n := e.scalar(`SELECT count(*) FROM deliveries WHERE digest_id = ? AND subscriber_id = ?`, res.Digests[0].ID, bad); n != 0 {
+			if n := e.scalar(`SELECT count(*) FROM deliveries WHERE digest_id = $1 AND subscriber_id = $2`, res.Digests[0].ID, bad); n != 0 {
 				t.Errorf("a bounced subscriber is still in new digests")
 			}
 		}
 		e.now = e.now.Add(24 * time.Hour)
 	}
-	if n := e.scalar(`SELECT bounces FROM subscribers WHERE id = ?`, good); n != 0 {
+	if n := e.scalar(`SELECT bounces FROM subscribers WHERE id = $1`, good); n != 0 {
 		t.Errorf("a success left bounces at %d, want 0", n)
 	}
 	if got := e.smtp.ByRecipient()["fine@example.org"]; got != 4 {
@@ -168,17 +181,21 @@ func TestSendDigest_PermanentFailuresBounce(t *testing.T) {
 }
 
 func TestSendDigest_SkipsWhoLeftBeforeTheirTurn(t *testing.T) {
+	dbtest.Each(t, sendDigestSkipsWhoLeftBeforeTheirTurn)
+}
+
+func sendDigestSkipsWhoLeftBeforeTheirTurn(t *testing.T, engine db.Engine) {
 	// The server is down at first, so the digest is created and everything
 	// stays pending; meanwhile one subscriber unsubscribes and one bounces.
-	e := newDigestEnv(t, smtptest.Faults{DownConns: 1 << 30})
+	e := newDigestEnvOn(t, engine, smtptest.Faults{DownConns: 1 << 30})
 	e.cfg.SMTP.Retries = 0
 	emails := e.seedDigest(5)
 	m := e.mailer()
 	if _, err := e.send(m); err == nil {
 		t.Fatal("want pending deliveries while the server is down")
 	}
-	e.db.Exec(`UPDATE subscribers SET status = 'unsubscribed' WHERE email = ?`, emails[1])
-	e.db.Exec(`UPDATE subscribers SET status = 'bounced' WHERE email = ?`, emails[2])
+	e.db.Exec(`UPDATE subscribers SET status = 'unsubscribed' WHERE email = $1`, emails[1])
+	e.db.Exec(`UPDATE subscribers SET status = 'bounced' WHERE email = $1`, emails[2])
 	e.smtp.SetFaults(smtptest.Faults{})
 	res, err := e.send(m)
 	if err != nil {
@@ -186,7 +203,7 @@ func TestSendDigest_SkipsWhoLeftBeforeTheirTurn(t *testing.T) {
 	}
 	exactlyOnce(t, e.smtp, []string{emails[0], emails[3], emails[4]})
 	var lastErr string
-	e.db.QueryRow(`SELECT d.last_error FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = ? AND d.status = 'failed'`, emails[1]).Scan(&lastErr)
+	e.db.QueryRow(`SELECT d.last_error FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id WHERE s.email = $1 AND d.status = 'failed'`, emails[1]).Scan(&lastErr)
 	if lastErr != "unsubscribed" {
 		t.Errorf("delivery to the unsubscribed: last_error %q, want unsubscribed", lastErr)
 	}
@@ -196,7 +213,11 @@ func TestSendDigest_SkipsWhoLeftBeforeTheirTurn(t *testing.T) {
 }
 
 func TestSendDigest_SecondSenderIsRefused(t *testing.T) {
-	e := newDigestEnv(t, smtptest.Faults{})
+	dbtest.Each(t, sendDigestSecondSenderIsRefused)
+}
+
+func sendDigestSecondSenderIsRefused(t *testing.T, engine db.Engine) {
+	e := newDigestEnvOn(t, engine, smtptest.Faults{})
 	e.seedDigest(3)
 	m := e.mailer()
 	ctx := context.Background()
@@ -211,7 +232,7 @@ func TestSendDigest_SecondSenderIsRefused(t *testing.T) {
 		t.Fatalf("refused sender sent or created something")
 	}
 	// A holder that died is replaced once its lock expires.
-	e.db.Exec(`UPDATE locks SET expires = ? WHERE name = ?`, time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano), mailer.LockName)
+	e.db.Exec(`UPDATE locks SET expires = $1 WHERE name = $2`, time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano), mailer.LockName)
 	if _, err := e.send(m); err != nil {
 		t.Fatalf("SendDigest after the lock expired: %v", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -117,14 +118,11 @@ func (s *Subscribers) Add(ctx context.Context, n NewSubscriber) (Subscriber, err
 		return Subscriber{}, fmt.Errorf("add %s: %w", a.Email, err)
 	}
 	defer tx.Rollback()
-	old, err := getSubscriber(ctx, tx, `email_key = ?`, a.Key)
+	old, err := getSubscriber(ctx, tx, `email_key = $1`, a.Key)
 	switch {
 	case errors.Is(err, ErrNoSubscriber):
-		res, err := tx.ExecContext(ctx, insertSubscriberSQL+valuesRow, subscriberArgs(sub, a.Key)...)
+		err := tx.QueryRowContext(ctx, insertSubscriberSQL+db.EngineOf(s.db).ValuesRows(1, subscriberFields, "")+` RETURNING id`, subscriberArgs(sub, a.Key)...).Scan(&sub.ID)
 		if err != nil {
-			return Subscriber{}, fmt.Errorf("add %s: %w", a.Email, err)
-		}
-		if sub.ID, err = res.LastInsertId(); err != nil {
 			return Subscriber{}, fmt.Errorf("add %s: %w", a.Email, err)
 		}
 	case err != nil:
@@ -135,8 +133,8 @@ func (s *Subscribers) Add(ctx context.Context, n NewSubscriber) (Subscriber, err
 		return old, fmt.Errorf("add %s: %w: %s", a.Email, ErrSuppressed, describeSuppression(old))
 	default:
 		sub.ID, sub.UID = old.ID, old.UID
-		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET email = ?, name = ?, status = ?, boards = ?, match_pattern = ?, origin = ?,
-			created = ?, confirmed = ?, unsubscribed = '', bounces = 0 WHERE id = ?`,
+		if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET email = $1, name = $2, status = $3, boards = $4, match_pattern = $5, origin = $6,
+			created = $7, confirmed = $8, unsubscribed = '', bounces = 0 WHERE id = $9`,
 			sub.Email, sub.Name, sub.Status, joinBoards(sub.Boards), sub.Match, sub.Origin,
 			formatSubTime(sub.Created), formatSubTime(sub.Confirmed), sub.ID); err != nil {
 			return Subscriber{}, fmt.Errorf("add %s again: %w", a.Email, err)
@@ -164,7 +162,7 @@ func (s *Subscribers) Get(ctx context.Context, email string) (Subscriber, error)
 	if err != nil {
 		return Subscriber{}, err
 	}
-	sub, err := getSubscriber(ctx, s.db, `email_key = ?`, a.Key)
+	sub, err := getSubscriber(ctx, s.db, `email_key = $1`, a.Key)
 	if err != nil {
 		return Subscriber{}, fmt.Errorf("subscriber %s: %w", a.Email, err)
 	}
@@ -174,7 +172,7 @@ func (s *Subscribers) Get(ctx context.Context, email string) (Subscriber, error)
 // GetByUID returns the subscriber whose public id (the one in tokens) is
 // uid, or an error wrapping ErrNoSubscriber.
 func (s *Subscribers) GetByUID(ctx context.Context, uid string) (Subscriber, error) {
-	sub, err := getSubscriber(ctx, s.db, `uid = ?`, uid)
+	sub, err := getSubscriber(ctx, s.db, `uid = $1`, uid)
 	if err != nil {
 		return Subscriber{}, fmt.Errorf("subscriber %s: %w", uid, err)
 	}
@@ -317,17 +315,17 @@ func (s *Subscribers) Purge(ctx context.Context, email string) error {
 	}
 	defer tx.Rollback()
 	var id int64
-	err = tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE email_key = ?`, a.Key).Scan(&id)
+	err = tx.QueryRowContext(ctx, `SELECT id FROM subscribers WHERE email_key = $1`, a.Key).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("purge %s: %w", a.Email, ErrNoSubscriber)
 	}
 	if err != nil {
 		return fmt.Errorf("purge %s: %w", a.Email, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE subscriber_id = ?`, id); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE subscriber_id = $1`, id); err != nil {
 		return fmt.Errorf("purge %s: deliveries: %w", a.Email, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM subscribers WHERE id = ?`, id); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM subscribers WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("purge %s: %w", a.Email, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -357,14 +355,14 @@ func (s *Subscribers) List(ctx context.Context, f ListFilter) ([]Subscriber, err
 		if !validSubscriberStatus(f.Status) {
 			return nil, fmt.Errorf("list subscribers: unknown status %q (use pending, active, unsubscribed or bounced)", f.Status)
 		}
-		where = append(where, `status = ?`)
+		where = append(where, `status = $`+strconv.Itoa(len(args)+1))
 		args = append(args, string(f.Status))
 	}
 	if f.Board != "" {
 		if !s.Boards.Has(f.Board) {
 			return nil, fmt.Errorf("list subscribers: %w %q (use %s)", ErrBadBoard, f.Board, strings.Join(s.Boards.Slugs(), ", "))
 		}
-		where = append(where, `(boards = '' OR ',' || boards || ',' LIKE '%,' || ? || ',%')`)
+		where = append(where, `(boards = '' OR ',' || boards || ',' LIKE '%,' || $`+strconv.Itoa(len(args)+1)+` || ',%')`)
 		args = append(args, f.Board)
 	}
 	q := `SELECT ` + subscriberColumns + ` FROM subscribers`
@@ -396,7 +394,7 @@ func (s *Subscribers) update(ctx context.Context, uid, what string, change func(
 		return Subscriber{}, fmt.Errorf("%s %s: %w", what, uid, err)
 	}
 	defer tx.Rollback()
-	sub, err := getSubscriber(ctx, tx, `uid = ?`, uid)
+	sub, err := getSubscriber(ctx, tx, `uid = $1`, uid)
 	if err != nil {
 		return Subscriber{}, fmt.Errorf("%s %s: %w", what, uid, err)
 	}
@@ -407,7 +405,7 @@ func (s *Subscribers) update(ctx context.Context, uid, what string, change func(
 	if !changed {
 		return sub, nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = ?, boards = ?, match_pattern = ?, confirmed = ?, unsubscribed = ? WHERE id = ?`,
+	if _, err := tx.ExecContext(ctx, `UPDATE subscribers SET status = $1, boards = $2, match_pattern = $3, confirmed = $4, unsubscribed = $5 WHERE id = $6`,
 		sub.Status, joinBoards(sub.Boards), sub.Match, formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed), sub.ID); err != nil {
 		return Subscriber{}, fmt.Errorf("%s %s: %w", what, sub.Email, err)
 	}
@@ -421,10 +419,11 @@ const subscriberColumns = `id, uid, email, name, status, boards, match_pattern, 
 
 const insertSubscriberSQL = `INSERT INTO subscribers (uid, email, email_key, name, status, boards, match_pattern, origin, created, confirmed, unsubscribed) VALUES `
 
-// valuesRow holds one row of insertSubscriberSQL's values.
-const valuesRow = `(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+// subscriberFields is the number of values in one row of
+// insertSubscriberSQL (and of subscriberArgs).
+const subscriberFields = 11
 
-// subscriberArgs returns the arguments of one valuesRow.
+// subscriberArgs returns the arguments of one row of insertSubscriberSQL.
 func subscriberArgs(sub Subscriber, key string) []any {
 	return []any{sub.UID, sub.Email, key, sub.Name, string(sub.Status), joinBoards(sub.Boards), sub.Match, string(sub.Origin),
 		formatSubTime(sub.Created), formatSubTime(sub.Confirmed), formatSubTime(sub.Unsubscribed)}

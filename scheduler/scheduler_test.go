@@ -3,19 +3,21 @@ package scheduler
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 )
 
-// openDB returns the path of a new database file in a temp dir.
-func openDB(t *testing.T) (path string) {
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// openDB returns the database setting of a new, empty database of engine.
+func openDB(t *testing.T, e db.Engine) (dsn string) {
 	t.Helper()
-	return filepath.Join(t.TempDir(), "s.db")
+	return dbtest.DSN(t, e)
 }
 
 func mustOpen(t *testing.T, path string) *Scheduler {
@@ -46,7 +48,11 @@ func TestScheduleFollowsKST(t *testing.T) {
 }
 
 func TestOverlappingRunIsSkipped(t *testing.T) {
-	s := mustOpen(t, openDB(t))
+	dbtest.Each(t, overlappingRunIsSkipped)
+}
+
+func overlappingRunIsSkipped(t *testing.T, e db.Engine) {
+	s := mustOpen(t, openDB(t, e))
 	release := make(chan struct{})
 	started := make(chan struct{})
 	var runs atomic.Int32
@@ -78,7 +84,11 @@ func TestOverlappingRunIsSkipped(t *testing.T) {
 }
 
 func TestPanicIsRecordedNotFatal(t *testing.T) {
-	path := openDB(t)
+	dbtest.Each(t, panicIsRecordedNotFatal)
+}
+
+func panicIsRecordedNotFatal(t *testing.T, e db.Engine) {
+	path := openDB(t, e)
 	s := mustOpen(t, path)
 	s.Add(Job{Name: "digest", Spec: "0 9 * * MON", Run: func(ctx context.Context) error { panic("boom") }})
 	if err := s.Start(context.Background()); err != nil {
@@ -98,6 +108,10 @@ func TestPanicIsRecordedNotFatal(t *testing.T) {
 }
 
 func TestCatchUpRunsMissedDigestOnce(t *testing.T) {
+	dbtest.Each(t, catchUpRunsMissedDigestOnce)
+}
+
+func catchUpRunsMissedDigestOnce(t *testing.T, e db.Engine) {
 	// Last digest went out Monday 2026-11-02 09:00 KST; the daemon was down
 	// for three Mondays and starts on Wednesday 2026-11-25.
 	last := time.Date(2026, 11, 2, 9, 0, 0, 0, feeds.KST)
@@ -115,7 +129,7 @@ func TestCatchUpRunsMissedDigestOnce(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s := mustOpen(t, filepath.Join(t.TempDir(), "c.db"))
+			s := mustOpen(t, openDB(t, e))
 			s.Now = func() time.Time { return now }
 			var runs atomic.Int32
 			s.Add(Job{Name: "digest", Spec: "0 9 * * MON", RunIfNever: tc.never, Run: func(ctx context.Context) error {
@@ -123,7 +137,7 @@ func TestCatchUpRunsMissedDigestOnce(t *testing.T) {
 				return nil
 			}})
 			if !tc.lastStart.IsZero() {
-				if _, err := s.db.Exec(`INSERT INTO jobs (name, spec, last_start) VALUES ('digest', '0 9 * * MON', ?)`, tc.lastStart.Format(stateLayout)); err != nil {
+				if _, err := s.db.Exec(`INSERT INTO jobs (name, spec, last_start) VALUES ('digest', '0 9 * * MON', $1)`, tc.lastStart.Format(stateLayout)); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -141,7 +155,11 @@ func TestCatchUpRunsMissedDigestOnce(t *testing.T) {
 }
 
 func TestSecondSchedulerOnSameDatabaseIsRefused(t *testing.T) {
-	path := openDB(t)
+	dbtest.Each(t, secondSchedulerOnSameDatabaseIsRefused)
+}
+
+func secondSchedulerOnSameDatabaseIsRefused(t *testing.T, e db.Engine) {
+	path := openDB(t, e)
 	a, b := mustOpen(t, path), mustOpen(t, path)
 	for _, s := range []*Scheduler{a, b} {
 		s.Add(Job{Name: "crawl", Spec: "*/30 * * * *", Run: func(ctx context.Context) error { return nil }})
@@ -163,7 +181,11 @@ func TestSecondSchedulerOnSameDatabaseIsRefused(t *testing.T) {
 }
 
 func TestStopWaitsForRunningJob(t *testing.T) {
-	s := mustOpen(t, openDB(t))
+	dbtest.Each(t, stopWaitsForRunningJob)
+}
+
+func stopWaitsForRunningJob(t *testing.T, e db.Engine) {
+	s := mustOpen(t, openDB(t, e))
 	started := make(chan struct{})
 	var sawCancel atomic.Bool
 	s.Add(Job{Name: "crawl", Spec: "*/30 * * * *", RunIfNever: true, Run: func(ctx context.Context) error {

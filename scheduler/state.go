@@ -38,7 +38,7 @@ func parseState(s string) time.Time {
 func (s *Scheduler) state(ctx context.Context, name string) (JobState, error) {
 	st := JobState{Name: name}
 	var start, end string
-	err := s.db.QueryRowContext(ctx, `SELECT spec, last_start, last_end, last_error, runs, skipped FROM jobs WHERE name = ?`, name).
+	err := s.db.QueryRowContext(ctx, `SELECT spec, last_start, last_end, last_error, runs, skipped FROM jobs WHERE name = $1`, name).
 		Scan(&st.Spec, &start, &end, &st.LastError, &st.Runs, &st.Skipped)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
@@ -75,7 +75,7 @@ func States(ctx context.Context, d *sql.DB, now time.Time) ([]JobState, error) {
 }
 
 func (s *Scheduler) recordSpec(ctx context.Context, j *job) error {
-	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (name, spec) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec`, j.Name, j.Spec)
+	_, err := s.db.ExecContext(ctx, `INSERT INTO jobs (name, spec) VALUES ($1, $2) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec`, j.Name, j.Spec)
 	if err != nil {
 		return fmt.Errorf("record job %s: %w", j.Name, err)
 	}
@@ -93,7 +93,7 @@ func (s *Scheduler) exec(j *job, q string, args ...any) {
 }
 
 func (s *Scheduler) recordStart(j *job, t time.Time) {
-	s.exec(j, `UPDATE jobs SET last_start = ?, runs = runs + 1 WHERE name = ?`, t.In(feeds.KST).Format(stateLayout), j.Name)
+	s.exec(j, `UPDATE jobs SET last_start = $1, runs = runs + 1 WHERE name = $2`, t.In(feeds.KST).Format(stateLayout), j.Name)
 }
 
 func (s *Scheduler) recordEnd(j *job, err error) {
@@ -101,9 +101,9 @@ func (s *Scheduler) recordEnd(j *job, err error) {
 	if err != nil {
 		msg = err.Error()
 	}
-	s.exec(j, `UPDATE jobs SET last_end = ?, last_error = ? WHERE name = ?`, s.Now().In(feeds.KST).Format(stateLayout), msg, j.Name)
+	s.exec(j, `UPDATE jobs SET last_end = $1, last_error = $2 WHERE name = $3`, s.Now().In(feeds.KST).Format(stateLayout), msg, j.Name)
 }
 
 func (s *Scheduler) recordSkip(j *job) {
-	s.exec(j, `UPDATE jobs SET skipped = skipped + 1 WHERE name = ?`, j.Name)
+	s.exec(j, `UPDATE jobs SET skipped = skipped + 1 WHERE name = $1`, j.Name)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/mailer/smtptest"
 )
@@ -33,8 +34,14 @@ type digestCLIEnv struct {
 
 func newDigestCLIEnv(t *testing.T, subscribers int, f smtptest.Faults) *digestCLIEnv {
 	t.Helper()
+	return newDigestCLIEnvOn(t, db.SQLite, subscribers, f)
+}
+
+// newDigestCLIEnvOn is newDigestCLIEnv on a fresh database of engine.
+func newDigestCLIEnvOn(t *testing.T, engine db.Engine, subscribers int, f smtptest.Faults) *digestCLIEnv {
+	t.Helper()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "msitfeed.db")
+	path := dbtest.DSN(t, engine)
 	d, err := db.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +56,7 @@ func newDigestCLIEnv(t *testing.T, subscribers int, f smtptest.Faults) *digestCL
 	for i := range subscribers {
 		email := fmt.Sprintf("reader%04d@example.org", i)
 		if _, err := tx.Exec(`INSERT INTO subscribers (uid, email, email_key, status, boards, origin, created, confirmed)
-			VALUES (?, ?, ?, 'active', '', 'cli', ?, ?)`, mailer.NewUID(), email, email, joined, joined); err != nil {
+			VALUES ($1, $2, $3, 'active', '', 'cli', $4, $4)`, mailer.NewUID(), email, email, joined); err != nil {
 			t.Fatal(err)
 		}
 		e.emails = append(e.emails, email)
@@ -135,10 +142,14 @@ func waitOrFail(t *testing.T, ch <-chan struct{}, what string) {
 }
 
 func TestDigestSend_KilledMidRunResendsAtMostTheMessagesInFlight(t *testing.T) {
+	dbtest.Each(t, digestSendKilledMidRunResendsAtMostTheMessagesInFlight)
+}
+
+func digestSendKilledMidRunResendsAtMostTheMessagesInFlight(t *testing.T, engine db.Engine) {
 	bin := buildBinary(t)
 	for _, concurrency := range []int{1, 4} {
 		t.Run(fmt.Sprintf("with %d connections", concurrency), func(t *testing.T) {
-			e := newDigestCLIEnv(t, 200, smtptest.Faults{Delay: 20 * time.Millisecond})
+			e := newDigestCLIEnvOn(t, engine, 200, smtptest.Faults{Delay: 20 * time.Millisecond})
 			extra := []string{"MSITFEED_SMTP_CONCURRENCY=" + strconv.Itoa(concurrency)}
 			first := e.command(bin, extra, "digest", "send")
 			var firstErr bytes.Buffer
@@ -226,8 +237,10 @@ func TestDigestSend_SecondProcessIsRefused(t *testing.T) {
 	}
 }
 
-func TestDigestCommands(t *testing.T) {
-	e := newDigestCLIEnv(t, 3, smtptest.Faults{})
+func TestDigestCommands(t *testing.T) { dbtest.Each(t, digestCommands) }
+
+func digestCommands(t *testing.T, engine db.Engine) {
+	e := newDigestCLIEnvOn(t, engine, 3, smtptest.Faults{})
 
 	t.Run("send without mail.from is a usage error", func(t *testing.T) {
 		_, stderr, code := e.run([]string{"MSITFEED_MAIL_FROM="}, "digest", "send")

@@ -21,6 +21,7 @@ import (
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/feeds/msit/msittest"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 )
 
 // pipeline is the real wiring under test: a fake MSIT site served over
@@ -33,8 +34,20 @@ type pipeline struct {
 	dbPath  string
 }
 
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
 func newPipeline(t *testing.T, posts []msittest.Post) *pipeline {
 	return newPipelineWith(t, posts, nil)
+}
+
+// newPipelineOn is newPipeline on a fresh database of engine, which the
+// CLI is given as MSITFEED_DATABASE.
+func newPipelineOn(t *testing.T, engine db.Engine, posts []msittest.Post) *pipeline {
+	t.Helper()
+	p := newPipelineWith(t, posts, nil)
+	p.dbPath = dbtest.DSN(t, engine)
+	p.env[0] = "MSITFEED_DATABASE=" + p.dbPath
+	return p
 }
 
 // newPipelineWith is newPipeline with the site's handler wrapped by wrap,
@@ -168,9 +181,11 @@ func siteTruth(siteURL string, posts []msittest.Post) map[string]truth {
 	return out
 }
 
-func TestPipeline_CrawlServeRead(t *testing.T) {
+func TestPipeline_CrawlServeRead(t *testing.T) { dbtest.Each(t, pipelineCrawlServeRead) }
+
+func pipelineCrawlServeRead(t *testing.T, engine db.Engine) {
 	posts := msittest.SamplePosts()
-	p := newPipeline(t, posts)
+	p := newPipelineOn(t, engine, posts)
 	p.run("crawl")
 	want := siteTruth(p.siteURL, posts)
 	base := p.serve()
@@ -298,10 +313,12 @@ print(json.dumps(out))
 	}
 }
 
-func TestPipeline_IncrementalCrawl(t *testing.T) {
+func TestPipeline_IncrementalCrawl(t *testing.T) { dbtest.Each(t, pipelineIncrementalCrawl) }
+
+func pipelineIncrementalCrawl(t *testing.T, engine db.Engine) {
 	ctx := context.Background()
 	posts := msittest.SamplePosts()
-	p := newPipeline(t, posts)
+	p := newPipelineOn(t, engine, posts)
 	// One crawler for every crawl, as the daemon keeps one.
 	_, store, crawler := p.crawler()
 	if _, err := crawler.Crawl(ctx, feeds.CrawlOptions{}); err != nil {

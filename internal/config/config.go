@@ -199,7 +199,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("config %s: "+format, append([]any{key}, a...)...))
 	}
 	if c.Database == "" {
-		bad("database", "must name a SQLite file")
+		bad("database", "must name an SQLite file or a postgres:// URL")
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "%q is not host:port", c.Listen)

@@ -1,7 +1,10 @@
-// Package db opens msitfeed's SQLite database with the pragmas every
-// connection needs, applies the embedded migrations, and provides named locks
-// held in a table so that two processes on one database can agree on who
-// does what. It knows nothing of the tables other packages own.
+// Package db opens msitfeed's database — an SQLite file, or a PostgreSQL
+// server for several instances sharing one store — applies the embedded
+// migrations of its engine, and provides named locks held in a table so
+// that two processes on one database can agree on who does what. It knows
+// nothing of the tables other packages own. Every query of the store code
+// is written once, with $N placeholders, for both engines; what differs is
+// in engine.go.
 package db
 
 import (
@@ -12,26 +15,40 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"path"
 	"sort"
-	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver (pure Go, no cgo)
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" driver (pure Go, no cgo)
 )
 
-//go:embed migrations/*.sql
+// migrations holds one directory per engine, with the same file names: a
+// migration is written for both engines and versioned together.
+//
+//go:embed migrations/sqlite/*.sql migrations/postgres/*.sql
 var migrations embed.FS
 
-// Open opens (creating if needed) the SQLite database at path, with WAL,
-// a busy timeout, foreign keys and secure_delete on every pooled connection
-// (a deleted or overwritten subscriber address is zeroed in the file, not
-// left in free space: BenchmarkSecureDelete measures the cost), and applies
-// every migration not yet applied. A database that cannot be opened or
-// migrated is closed again and an error names the file.
-func Open(ctx context.Context, path string) (*sql.DB, error) {
-	if path == "" {
-		return nil, errors.New("open database: no path set (set database in the config)")
+// Open opens the database dsn names and applies every migration not yet
+// applied. A postgres:// (or postgresql://) URL opens PostgreSQL; anything
+// else is the path of an SQLite file, created if needed. A database that
+// cannot be opened or migrated is closed again and an error names it
+// (without its password).
+func Open(ctx context.Context, dsn string) (*sql.DB, error) {
+	if dsn == "" {
+		return nil, errors.New("open database: no database set (set database in the config to a file path or a postgres:// URL)")
 	}
+	if EngineForDSN(dsn) == Postgres {
+		return openPostgres(ctx, dsn)
+	}
+	return openSQLite(ctx, dsn)
+}
+
+// openSQLite opens the SQLite file at path with WAL, a busy timeout,
+// foreign keys and secure_delete on every pooled connection (a deleted or
+// overwritten subscriber address is zeroed in the file, not left in free
+// space: BenchmarkSecureDelete measures the cost).
+func openSQLite(ctx context.Context, path string) (*sql.DB, error) {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
@@ -55,11 +72,48 @@ func Open(ctx context.Context, path string) (*sql.DB, error) {
 	return db, nil
 }
 
-// Checkpoint copies the write-ahead log into the database file and
+// openPostgres connects to the PostgreSQL server of the URL dsn through
+// pgx's database/sql driver.
+func openPostgres(ctx context.Context, dsn string) (*sql.DB, error) {
+	name := redact(dsn)
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open database %s: %w", name, err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database %s: %w", name, err)
+	}
+	if err := Migrate(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate database %s: %w", name, err)
+	}
+	return db, nil
+}
+
+// redact returns the URL dsn with its password replaced, for messages.
+func redact(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "(a postgres:// URL that does not parse)"
+	}
+	return u.Redacted()
+}
+
+// ErrNotErasable is returned by Checkpoint on an engine that cannot promise
+// that deleted rows are gone from its files.
+var ErrNotErasable = errors.New("PostgreSQL keeps deleted rows in its table files until VACUUM reuses the space, and in its write-ahead log and backups")
+
+// Checkpoint copies SQLite's write-ahead log into the database file and
 // truncates the log to zero bytes, so that what was erased is in neither
 // file. Readers in other processes can keep old log frames alive: it tries
-// a few times, then reports that the log still holds frames.
+// a few times, then reports that the log still holds frames. On PostgreSQL
+// it returns ErrNotErasable: nothing msitfeed can run there zeroes a
+// deleted row.
 func Checkpoint(ctx context.Context, db *sql.DB) error {
+	if EngineOf(db) == Postgres {
+		return fmt.Errorf("checkpoint: %w", ErrNotErasable)
+	}
 	var busy, logFrames, done int
 	for try := 0; try < 20; try++ {
 		if err := db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &done); err != nil {
@@ -77,48 +131,77 @@ func Checkpoint(ctx context.Context, db *sql.DB) error {
 	return fmt.Errorf("checkpoint: another process is reading the database; the write-ahead log (%d frames) is truncated at its next checkpoint", logFrames)
 }
 
+// MigrationNames returns the names of engine's migrations, in the order
+// they are applied.
+func MigrationNames(engine Engine) ([]string, error) {
+	paths, err := fs.Glob(migrations, "migrations/"+string(engine)+"/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = path.Base(p)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
 // Migrate applies, in name order and each in its own transaction, every
-// embedded migration not yet recorded in schema_migrations.
+// embedded migration of db's engine not yet recorded in schema_migrations.
+// Processes starting together on one PostgreSQL take turns (LockTx).
 func Migrate(ctx context.Context, db *sql.DB) error {
-	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	engine := EngineOf(db)
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	defer tx.Rollback()
+	if err := engine.LockTx(ctx, tx, "migrate"); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		name TEXT PRIMARY KEY, applied TEXT NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := MigrationNames(engine)
 	if err != nil {
 		return err
 	}
-	sort.Strings(names)
 	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		if err := applyMigration(ctx, db, name, base); err != nil {
-			return fmt.Errorf("migration %s: %w", base, err)
+		if err := applyMigration(ctx, db, engine, name); err != nil {
+			return fmt.Errorf("migration %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func applyMigration(ctx context.Context, db *sql.DB, path, name string) error {
+func applyMigration(ctx context.Context, db *sql.DB, engine Engine, name string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
+	if err := engine.LockTx(ctx, tx, "migrate"); err != nil {
+		return err
+	}
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = $1`, name).Scan(&n); err != nil {
 		return err
 	}
 	if n > 0 {
 		return nil
 	}
-	body, err := migrations.ReadFile(path)
+	body, err := migrations.ReadFile("migrations/" + string(engine) + "/" + name)
 	if err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied) VALUES (?, ?)`,
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied) VALUES ($1, $2)`,
 		name, time.Now().UTC().Format(time.RFC3339)); err != nil {
 		return err
 	}
@@ -128,53 +211,44 @@ func applyMigration(ctx context.Context, db *sql.DB, path, name string) error {
 // ErrLocked is returned by Acquire when another live holder has the lock.
 var ErrLocked = errors.New("lock held by another process")
 
-// LockHolder describes who holds a named lock.
-type LockHolder struct {
-	Owner    string
-	Acquired time.Time
-	Expires  time.Time
-}
+// lockTimeLayout has a fixed width so that lock times compare as text in
+// SQL. Rows written before it (RFC 3339 with a trimmed fraction) compare as
+// later than the same instant written with it, so an old lock is never
+// taken over early.
+const lockTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
 // Acquire takes the named lock for owner until now+ttl. It fails with an
 // error wrapping ErrLocked if another owner holds an unexpired lock. A lock
 // whose holder died without releasing it expires and is taken over; holders
-// that run long call Refresh before it expires.
+// that run long call Refresh before it expires. The check and the write are
+// one statement, atomic on both engines: two processes racing for an
+// expired lock cannot both get it.
 func Acquire(ctx context.Context, db *sql.DB, name, owner string, ttl time.Duration) error {
 	now := time.Now().UTC()
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
+	var got string
+	err := db.QueryRowContext(ctx, `INSERT INTO locks (name, owner, acquired, expires) VALUES ($1, $2, $3, $4)
+		ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, acquired = excluded.acquired, expires = excluded.expires
+		WHERE locks.owner = excluded.owner OR locks.expires < excluded.acquired
+		RETURNING owner`,
+		name, owner, now.Format(lockTimeLayout), now.Add(ttl).Format(lockTimeLayout)).Scan(&got)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("acquire lock %s: %w", name, err)
 	}
-	defer tx.Rollback()
-	var cur LockHolder
-	var acq, exp string
-	err = tx.QueryRowContext(ctx, `SELECT owner, acquired, expires FROM locks WHERE name = ?`, name).Scan(&cur.Owner, &acq, &exp)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return fmt.Errorf("acquire lock %s: %w", name, err)
-	default:
-		cur.Expires, _ = time.Parse(time.RFC3339Nano, exp)
-		if cur.Owner != owner && now.Before(cur.Expires) {
-			return fmt.Errorf("%w: %s is held by %s since %s", ErrLocked, name, cur.Owner, acq)
-		}
+	var cur, acq string
+	if err := db.QueryRowContext(ctx, `SELECT owner, acquired FROM locks WHERE name = $1`, name).Scan(&cur, &acq); err != nil {
+		return fmt.Errorf("%w: %s is held by another process", ErrLocked, name)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO locks (name, owner, acquired, expires) VALUES (?, ?, ?, ?)
-		ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, acquired = excluded.acquired, expires = excluded.expires`,
-		name, owner, now.Format(time.RFC3339Nano), now.Add(ttl).Format(time.RFC3339Nano)); err != nil {
-		return fmt.Errorf("acquire lock %s: %w", name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("acquire lock %s: %w", name, err)
-	}
-	return nil
+	return fmt.Errorf("%w: %s is held by %s since %s", ErrLocked, name, cur, acq)
 }
 
 // Refresh extends a lock owner holds to now+ttl. It fails with ErrLocked if
 // the lock is no longer owner's.
 func Refresh(ctx context.Context, db *sql.DB, name, owner string, ttl time.Duration) error {
-	res, err := db.ExecContext(ctx, `UPDATE locks SET expires = ? WHERE name = ? AND owner = ?`,
-		time.Now().UTC().Add(ttl).Format(time.RFC3339Nano), name, owner)
+	res, err := db.ExecContext(ctx, `UPDATE locks SET expires = $1 WHERE name = $2 AND owner = $3`,
+		time.Now().UTC().Add(ttl).Format(lockTimeLayout), name, owner)
 	if err != nil {
 		return fmt.Errorf("refresh lock %s: %w", name, err)
 	}
@@ -186,7 +260,7 @@ func Refresh(ctx context.Context, db *sql.DB, name, owner string, ttl time.Durat
 
 // Release drops the named lock if owner holds it.
 func Release(ctx context.Context, db *sql.DB, name, owner string) error {
-	if _, err := db.ExecContext(ctx, `DELETE FROM locks WHERE name = ? AND owner = ?`, name, owner); err != nil {
+	if _, err := db.ExecContext(ctx, `DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner); err != nil {
 		return fmt.Errorf("release lock %s: %w", name, err)
 	}
 	return nil
@@ -195,7 +269,7 @@ func Release(ctx context.Context, db *sql.DB, name, owner string) error {
 // Setting returns the value stored under key, or "" if none.
 func Setting(ctx context.Context, db *sql.DB, key string) (string, error) {
 	var v string
-	err := db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	err := db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = $1`, key).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -209,7 +283,7 @@ func Setting(ctx context.Context, db *sql.DB, key string) (string, error) {
 // and returns the value that is stored afterwards (so two processes racing to
 // create a secret agree on one).
 func SetSettingIfAbsent(ctx context.Context, db *sql.DB, key, value string) (string, error) {
-	if _, err := db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING`, key, value); err != nil {
+	if _, err := db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT(key) DO NOTHING`, key, value); err != nil {
 		return "", fmt.Errorf("store setting %s: %w", key, err)
 	}
 	return Setting(ctx, db, key)

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // Metrics holds msitfeed's Prometheus collectors in a registry of its own.
@@ -214,18 +215,9 @@ func (rd *Readiness) Check(ctx context.Context) error {
 	return nil
 }
 
-// writable checks the database takes a write lock, without changing data.
+// writable checks the database would take a write, without changing data.
 func writable(ctx context.Context, d *sql.DB) error {
-	conn, err := d.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
-		return err
-	}
-	_, err = conn.ExecContext(ctx, "ROLLBACK")
-	return err
+	return db.EngineOf(d).CheckWritable(ctx, d)
 }
 
 // ServeHTTP answers 200 "ready" or 503 with the reason.

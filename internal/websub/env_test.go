@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/msitfeed/msitfeed/feeds/msit"
 	"github.com/msitfeed/msitfeed/feeds/msit/msittest"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/internal/websub"
 )
 
@@ -49,10 +49,19 @@ type env struct {
 // backoff, and no polling, so that only CrawlRun starts a delivery).
 func newEnv(t *testing.T, change func(*websub.Options)) *env {
 	t.Helper()
+	return newEnvOn(t, db.SQLite, change)
+}
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// newEnvOn is newEnv on a fresh database of engine; e.dbPath is its
+// database setting, for opening it again as another process.
+func newEnvOn(t *testing.T, engine db.Engine, change func(*websub.Options)) *env {
+	t.Helper()
 	site := msittest.NewSite(msittest.SamplePosts())
 	siteSrv := httptest.NewServer(site)
 	t.Cleanup(siteSrv.Close)
-	dbPath := filepath.Join(t.TempDir(), "websub.db")
+	dbPath := dbtest.DSN(t, engine)
 	d, err := db.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatal(err)

@@ -13,11 +13,16 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/internal/websub"
 )
 
 func TestSubscribeThenACrawlDeliversTheFeedSigned(t *testing.T) {
-	e := newEnv(t, nil)
+	dbtest.Each(t, subscribeThenACrawlDeliversTheFeedSigned)
+}
+
+func subscribeThenACrawlDeliversTheFeedSigned(t *testing.T, engine db.Engine) {
+	e := newEnvOn(t, engine, nil)
 	press := newSubscriber(t)
 	all := newSubscriber(t)
 	notice := newSubscriber(t)
@@ -91,7 +96,11 @@ func TestAWrongChallengeEchoSubscribesNothing(t *testing.T) {
 }
 
 func TestAnExpiredLeaseGetsNothing(t *testing.T) {
-	e := newEnv(t, nil)
+	dbtest.Each(t, anExpiredLeaseGetsNothing)
+}
+
+func anExpiredLeaseGetsNothing(t *testing.T, engine db.Engine) {
+	e := newEnvOn(t, engine, nil)
 	short := newSubscriber(t)
 	long := newSubscriber(t)
 	e.subscribe(short, topic("press", feeds.FormatRSS), "60", "") // raised to the 1 hour minimum
@@ -124,7 +133,11 @@ func TestAnExpiredLeaseGetsNothing(t *testing.T) {
 }
 
 func TestUnsubscribe(t *testing.T) {
-	e := newEnv(t, nil)
+	dbtest.Each(t, unsubscribe)
+}
+
+func unsubscribe(t *testing.T, engine db.Engine) {
+	e := newEnvOn(t, engine, nil)
 	leaving := newSubscriber(t)
 	staying := newSubscriber(t)
 	e.subscribe(leaving, topic("press", feeds.FormatRSS), "", "")
@@ -198,7 +211,11 @@ func TestAFailingCallbackKeepsItsSubscriptionAfterTheLastTry(t *testing.T) {
 }
 
 func TestA410EndsTheSubscription(t *testing.T) {
-	e := newEnv(t, nil)
+	dbtest.Each(t, a410EndsTheSubscription)
+}
+
+func a410EndsTheSubscription(t *testing.T, engine db.Engine) {
+	e := newEnvOn(t, engine, nil)
 	s := newSubscriber(t)
 	s.status = func(int) int { return http.StatusGone }
 	e.subscribe(s, topic("press", feeds.FormatRSS), "", "")
@@ -258,7 +275,11 @@ func TestATopicThatIsNotOursIsDenied(t *testing.T) {
 }
 
 func TestSubscriptionsSurviveARestart(t *testing.T) {
-	e := newEnv(t, nil)
+	dbtest.Each(t, subscriptionsSurviveARestart)
+}
+
+func subscriptionsSurviveARestart(t *testing.T, engine db.Engine) {
+	e := newEnvOn(t, engine, nil)
 	s := newSubscriber(t)
 	e.subscribe(s, topic("press", feeds.FormatRSS), "", "k")
 	e.closeHub()
@@ -278,7 +299,11 @@ func TestSubscriptionsSurviveARestart(t *testing.T) {
 // handle, as msitfeed crawl beside msitfeed serve does: no CrawlRun comes,
 // and the hub's poll of the board versions finds the change.
 func TestACrawlByAnotherProcessIsPublished(t *testing.T) {
-	e := newEnv(t, func(o *websub.Options) { o.PollInterval = 20 * time.Millisecond })
+	dbtest.Each(t, aCrawlByAnotherProcessIsPublished)
+}
+
+func aCrawlByAnotherProcessIsPublished(t *testing.T, engine db.Engine) {
+	e := newEnvOn(t, engine, func(o *websub.Options) { o.PollInterval = 20 * time.Millisecond })
 	s := newSubscriber(t)
 	e.subscribe(s, topic("all", feeds.FormatRSS), "", "")
 	other, err := db.Open(context.Background(), e.dbPath)
@@ -297,7 +322,11 @@ func TestACrawlByAnotherProcessIsPublished(t *testing.T) {
 // TestAChangeWhileNoHubRanIsPublishedAtStart: a crawl while serve was down
 // is published when the hub starts.
 func TestAChangeWhileNoHubRanIsPublishedAtStart(t *testing.T) {
-	e := newEnv(t, nil)
+	dbtest.Each(t, aChangeWhileNoHubRanIsPublishedAtStart)
+}
+
+func aChangeWhileNoHubRanIsPublishedAtStart(t *testing.T, engine db.Engine) {
+	e := newEnvOn(t, engine, nil)
 	s := newSubscriber(t)
 	e.subscribe(s, topic("press", feeds.FormatJSON), "", "")
 	e.closeHub()
@@ -379,7 +408,11 @@ func (e *env) closeHub() {
 // of the database, as a second serve --no-scheduler would: both take
 // subscriptions, one publishes, and when it stops the other takes over.
 func TestTwoHubsOnOneDatabaseDeliverOnce(t *testing.T) {
-	e := newEnv(t, func(o *websub.Options) { o.PollInterval = 20 * time.Millisecond })
+	dbtest.Each(t, twoHubsOnOneDatabaseDeliverOnce)
+}
+
+func twoHubsOnOneDatabaseDeliverOnce(t *testing.T, engine db.Engine) {
+	e := newEnvOn(t, engine, func(o *websub.Options) { o.PollInterval = 20 * time.Millisecond })
 	first := e.hub
 	other, err := db.Open(context.Background(), e.dbPath)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
+	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"github.com/msitfeed/msitfeed/internal/websub"
 )
 
@@ -158,7 +160,11 @@ func TestBadRequestsAreRefusedWithAReason(t *testing.T) {
 }
 
 func TestSubscriptionCaps(t *testing.T) {
-	e := newEnv(t, func(o *websub.Options) {
+	dbtest.Each(t, subscriptionCaps)
+}
+
+func subscriptionCaps(t *testing.T, engine db.Engine) {
+	e := newEnvOn(t, engine, func(o *websub.Options) {
 		o.MaxPerHost = 2
 		o.MaxSubscriptions = 3
 	})

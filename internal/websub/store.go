@@ -5,10 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/msitfeed/msitfeed/feeds"
+	"github.com/msitfeed/msitfeed/internal/db"
 )
 
 // Subscription is one verified subscription: a callback that gets a feed
@@ -103,12 +105,14 @@ func (s store) active(ctx context.Context, boards []string, now time.Time) ([]Su
 		return nil, nil
 	}
 	args := make([]any, 0, len(boards)+1)
-	for _, b := range boards {
+	args = append(args, formatTime(now))
+	in := make([]string, len(boards))
+	for i, b := range boards {
+		in[i] = "$" + strconv.Itoa(i+2)
 		args = append(args, b)
 	}
-	args = append(args, formatTime(now))
 	rows, err := s.db.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM websub_subscriptions
-		WHERE board IN (?`+strings.Repeat(", ?", len(boards)-1)+`) AND expires > ? ORDER BY id`, args...)
+		WHERE expires > $1 AND board IN (`+strings.Join(in, ", ")+`) ORDER BY id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read websub subscriptions: %w", err)
 	}
@@ -124,9 +128,9 @@ func (s store) active(ctx context.Context, boards []string, now time.Time) ([]Su
 func (s store) room(ctx context.Context, topic, callback, host string, now time.Time, maxTotal, maxPerHost int) (string, error) {
 	var exists, total, perHost int
 	err := s.db.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM websub_subscriptions WHERE topic = ? AND callback = ? AND expires > ?),
-		(SELECT count(*) FROM websub_subscriptions WHERE expires > ?),
-		(SELECT count(*) FROM websub_subscriptions WHERE callback_host = ? AND expires > ?)`,
+		(SELECT count(*) FROM websub_subscriptions WHERE topic = $1 AND callback = $2 AND expires > $3),
+		(SELECT count(*) FROM websub_subscriptions WHERE expires > $4),
+		(SELECT count(*) FROM websub_subscriptions WHERE callback_host = $5 AND expires > $6)`,
 		topic, callback, formatTime(now), formatTime(now), host, formatTime(now)).Scan(&exists, &total, &perHost)
 	if err != nil {
 		return "", fmt.Errorf("count websub subscriptions: %w", err)
@@ -151,11 +155,15 @@ func (s store) save(ctx context.Context, sub Subscription, now time.Time, maxTot
 		return fmt.Errorf("save websub subscription: %w", err)
 	}
 	defer tx.Rollback()
+	// Savers take turns, so that two at once cannot both fit under a cap.
+	if err := db.EngineOf(s.db).LockTx(ctx, tx, "websub_subscriptions"); err != nil {
+		return fmt.Errorf("save websub subscription: %w", err)
+	}
 	var exists, total, perHost int
 	if err := tx.QueryRowContext(ctx, `SELECT
-		(SELECT count(*) FROM websub_subscriptions WHERE topic = ? AND callback = ?),
-		(SELECT count(*) FROM websub_subscriptions WHERE expires > ?),
-		(SELECT count(*) FROM websub_subscriptions WHERE callback_host = ? AND expires > ?)`,
+		(SELECT count(*) FROM websub_subscriptions WHERE topic = $1 AND callback = $2),
+		(SELECT count(*) FROM websub_subscriptions WHERE expires > $3),
+		(SELECT count(*) FROM websub_subscriptions WHERE callback_host = $4 AND expires > $5)`,
 		sub.Topic, sub.Callback, formatTime(now), sub.Host, formatTime(now)).Scan(&exists, &total, &perHost); err != nil {
 		return fmt.Errorf("save websub subscription: %w", err)
 	}
@@ -166,7 +174,7 @@ func (s store) save(ctx context.Context, sub Subscription, now time.Time, maxTot
 		return fmt.Errorf("%w: callback host %s holds its maximum of %d subscriptions", errFull, sub.Host, maxPerHost)
 	}
 	_, err = tx.ExecContext(ctx, `INSERT INTO websub_subscriptions (topic, callback, callback_host, board, format,
-		feed_limit, secret, lease_seconds, created, verified, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		feed_limit, secret, lease_seconds, created, verified, expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 		ON CONFLICT (topic, callback) DO UPDATE SET secret = excluded.secret, lease_seconds = excluded.lease_seconds,
 		verified = excluded.verified, expires = excluded.expires`,
 		sub.Topic, sub.Callback, sub.Host, sub.Board, string(sub.Format), sub.Limit, sub.Secret, int64(sub.Lease/time.Second),
@@ -182,7 +190,7 @@ func (s store) save(ctx context.Context, sub Subscription, now time.Time, maxTot
 
 // remove deletes the subscription of topic and callback, if any.
 func (s store) remove(ctx context.Context, topic, callback string) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM websub_subscriptions WHERE topic = ? AND callback = ?`, topic, callback); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM websub_subscriptions WHERE topic = $1 AND callback = $2`, topic, callback); err != nil {
 		return fmt.Errorf("remove websub subscription: %w", err)
 	}
 	return nil
@@ -190,7 +198,7 @@ func (s store) remove(ctx context.Context, topic, callback string) error {
 
 // removeID deletes a subscription by id (its callback answered 410 Gone).
 func (s store) removeID(ctx context.Context, id int64) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM websub_subscriptions WHERE id = ?`, id); err != nil {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM websub_subscriptions WHERE id = $1`, id); err != nil {
 		return fmt.Errorf("remove websub subscription: %w", err)
 	}
 	return nil
@@ -198,7 +206,7 @@ func (s store) removeID(ctx context.Context, id int64) error {
 
 // sweep deletes the subscriptions whose lease has expired.
 func (s store) sweep(ctx context.Context, now time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM websub_subscriptions WHERE expires <= ?`, formatTime(now))
+	res, err := s.db.ExecContext(ctx, `DELETE FROM websub_subscriptions WHERE expires <= $1`, formatTime(now))
 	if err != nil {
 		return 0, fmt.Errorf("sweep websub subscriptions: %w", err)
 	}
@@ -208,7 +216,7 @@ func (s store) sweep(ctx context.Context, now time.Time) (int64, error) {
 // count is the number of subscriptions whose lease has not expired.
 func (s store) count(ctx context.Context, now time.Time) (int, error) {
 	var n int
-	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM websub_subscriptions WHERE expires > ?`, formatTime(now)).Scan(&n); err != nil {
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM websub_subscriptions WHERE expires > $1`, formatTime(now)).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count websub subscriptions: %w", err)
 	}
 	return n, nil
@@ -230,8 +238,8 @@ func (s store) record(ctx context.Context, batch []outcome) error {
 		return fmt.Errorf("record websub deliveries: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `UPDATE websub_subscriptions SET last_delivery = ?, last_status = ?, last_error = ?,
-		deliveries = deliveries + ?, failures = failures + ? WHERE id = ?`)
+	stmt, err := tx.PrepareContext(ctx, `UPDATE websub_subscriptions SET last_delivery = $1, last_status = $2, last_error = $3,
+		deliveries = deliveries + $4, failures = failures + $5 WHERE id = $6`)
 	if err != nil {
 		return fmt.Errorf("record websub deliveries: %w", err)
 	}
@@ -278,7 +286,7 @@ func (s store) setPublished(ctx context.Context, versions map[string]int64) erro
 	}
 	defer tx.Rollback()
 	for b, v := range versions {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO websub_published (board, version) VALUES (?, ?)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO websub_published (board, version) VALUES ($1, $2)
 			ON CONFLICT (board) DO UPDATE SET version = excluded.version`, b, v); err != nil {
 			return fmt.Errorf("write websub published versions: %w", err)
 		}

@@ -1,0 +1,8 @@
+-- PostgreSQL twin of sqlite/0005_fields.sql.
+ALTER TABLE items ADD COLUMN date_from TEXT NOT NULL DEFAULT '';
+
+ALTER TABLE crawl_runs ADD COLUMN list_rows INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE crawl_runs ADD COLUMN missing_title INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE crawl_runs ADD COLUMN missing_date INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE crawl_runs ADD COLUMN missing_department INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE crawl_runs ADD COLUMN degraded TEXT NOT NULL DEFAULT '';
