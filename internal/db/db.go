@@ -217,38 +217,56 @@ var ErrLocked = errors.New("lock held by another process")
 // taken over early.
 const lockTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 
+// Queryer is what LockTimes reads the clock on: a pool (*sql.DB), a
+// connection or a transaction.
+type Queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
 // Acquire takes the named lock for owner until now+ttl. It fails with an
 // error wrapping ErrLocked if another owner holds an unexpired lock. A lock
 // whose holder died without releasing it expires and is taken over; holders
 // that run long call Refresh before it expires. The check and the write are
 // one statement, atomic on both engines: two processes racing for an
-// expired lock cannot both get it.
+// expired lock cannot both get it. The owner taking its own lock again
+// keeps the time it first acquired it. Times come from the database's
+// clock (Engine.LockTimes), so on PostgreSQL instances whose clocks
+// disagree still agree on when a lock expires.
 func Acquire(ctx context.Context, db *sql.DB, name, owner string, ttl time.Duration) error {
-	now := time.Now().UTC()
+	now, expires, err := EngineOf(db).LockTimes(ctx, db, ttl)
+	if err != nil {
+		return fmt.Errorf("acquire lock %s: %w", name, err)
+	}
 	var got string
-	err := db.QueryRowContext(ctx, `INSERT INTO locks (name, owner, acquired, expires) VALUES ($1, $2, $3, $4)
-		ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, acquired = excluded.acquired, expires = excluded.expires
+	err = db.QueryRowContext(ctx, `INSERT INTO locks (name, owner, acquired, expires) VALUES ($1, $2, $3, $4)
+		ON CONFLICT(name) DO UPDATE SET owner = excluded.owner, expires = excluded.expires,
+			acquired = CASE WHEN locks.owner = excluded.owner THEN locks.acquired ELSE excluded.acquired END
 		WHERE locks.owner = excluded.owner OR locks.expires < excluded.acquired
 		RETURNING owner`,
-		name, owner, now.Format(lockTimeLayout), now.Add(ttl).Format(lockTimeLayout)).Scan(&got)
+		name, owner, now, expires).Scan(&got)
 	if err == nil {
 		return nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("acquire lock %s: %w", name, err)
 	}
-	var cur, acq string
-	if err := db.QueryRowContext(ctx, `SELECT owner, acquired FROM locks WHERE name = $1`, name).Scan(&cur, &acq); err != nil {
+	var cur, exp string
+	if err := db.QueryRowContext(ctx, `SELECT owner, expires FROM locks WHERE name = $1`, name).Scan(&cur, &exp); err != nil {
 		return fmt.Errorf("%w: %s is held by another process", ErrLocked, name)
 	}
-	return fmt.Errorf("%w: %s is held by %s since %s", ErrLocked, name, cur, acq)
+	return fmt.Errorf("%w: %s is held by %s until %s", ErrLocked, name, cur, exp)
 }
 
 // Refresh extends a lock owner holds to now+ttl. It fails with ErrLocked if
-// the lock is no longer owner's.
+// the lock is no longer owner's. (One that expired but was not taken over
+// is still owner's: nobody else held it in between.)
 func Refresh(ctx context.Context, db *sql.DB, name, owner string, ttl time.Duration) error {
+	_, expires, err := EngineOf(db).LockTimes(ctx, db, ttl)
+	if err != nil {
+		return fmt.Errorf("refresh lock %s: %w", name, err)
+	}
 	res, err := db.ExecContext(ctx, `UPDATE locks SET expires = $1 WHERE name = $2 AND owner = $3`,
-		time.Now().UTC().Add(ttl).Format(lockTimeLayout), name, owner)
+		expires, name, owner)
 	if err != nil {
 		return fmt.Errorf("refresh lock %s: %w", name, err)
 	}
@@ -258,12 +276,62 @@ func Refresh(ctx context.Context, db *sql.DB, name, owner string, ttl time.Durat
 	return nil
 }
 
+// Holds reports whether owner holds the named lock unexpired, read in tx
+// of a database of engine e: work claimed in the same transaction is
+// claimed only by the holder.
+func Holds(ctx context.Context, tx *sql.Tx, e Engine, name, owner string) (bool, error) {
+	now, _, err := e.LockTimes(ctx, tx, 0)
+	if err != nil {
+		return false, fmt.Errorf("check lock %s: %w", name, err)
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM locks WHERE name = $1 AND owner = $2 AND expires >= $3`,
+		name, owner, now).Scan(&n); err != nil {
+		return false, fmt.Errorf("check lock %s: %w", name, err)
+	}
+	return n > 0, nil
+}
+
 // Release drops the named lock if owner holds it.
 func Release(ctx context.Context, db *sql.DB, name, owner string) error {
 	if _, err := db.ExecContext(ctx, `DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner); err != nil {
 		return fmt.Errorf("release lock %s: %w", name, err)
 	}
 	return nil
+}
+
+// Lock is a row of the lock table, for `msitfeed status`.
+type Lock struct {
+	Name     string
+	Owner    string
+	Acquired time.Time
+	Expires  time.Time
+	Expired  bool // by the database's clock
+}
+
+// Locks returns every lock row, expired or not, by name.
+func Locks(ctx context.Context, db *sql.DB) ([]Lock, error) {
+	now, _, err := EngineOf(db).LockTimes(ctx, db, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read locks: %w", err)
+	}
+	rows, err := db.QueryContext(ctx, `SELECT name, owner, acquired, expires, expires < $1 FROM locks ORDER BY name`, now)
+	if err != nil {
+		return nil, fmt.Errorf("read locks: %w", err)
+	}
+	defer rows.Close()
+	var out []Lock
+	for rows.Next() {
+		var l Lock
+		var acq, exp string
+		if err := rows.Scan(&l.Name, &l.Owner, &acq, &exp, &l.Expired); err != nil {
+			return nil, fmt.Errorf("read locks: %w", err)
+		}
+		l.Acquired, _ = time.Parse(time.RFC3339Nano, acq)
+		l.Expires, _ = time.Parse(time.RFC3339Nano, exp)
+		out = append(out, l)
+	}
+	return out, rows.Err()
 }
 
 // Setting returns the value stored under key, or "" if none.

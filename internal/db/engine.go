@@ -8,6 +8,7 @@ import (
 	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -160,4 +161,94 @@ func (e Engine) BeginWrite() string {
 		return "BEGIN"
 	}
 	return "BEGIN IMMEDIATE"
+}
+
+// ResetIdentity moves the sequence behind each identity (or serial)
+// column of table past the largest value stored in it, inside tx. Rows
+// inserted with explicit ids (a copy from another store keeps its ids) do
+// not advance a PostgreSQL sequence, and the next row the database
+// numbered would collide with them. SQLite numbers an INTEGER PRIMARY KEY
+// from the largest stored one already: nothing to do there.
+func (e Engine) ResetIdentity(ctx context.Context, tx *sql.Tx, table string) error {
+	if e != Postgres {
+		return nil
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT a.attname, pg_get_serial_sequence(quote_ident($1), a.attname)
+		FROM pg_attribute a
+		WHERE a.attrelid = quote_ident($1)::regclass AND a.attnum > 0 AND NOT a.attisdropped
+			AND pg_get_serial_sequence(quote_ident($1), a.attname) IS NOT NULL`, table)
+	if err != nil {
+		return fmt.Errorf("find the sequences of %s: %w", table, err)
+	}
+	type seq struct{ column, name string }
+	var seqs []seq
+	for rows.Next() {
+		var s seq
+		if err := rows.Scan(&s.column, &s.name); err != nil {
+			rows.Close()
+			return fmt.Errorf("find the sequences of %s: %w", table, err)
+		}
+		seqs = append(seqs, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find the sequences of %s: %w", table, err)
+	}
+	for _, s := range seqs {
+		// is_called false: the next value handed out is max + 1 itself.
+		q := `SELECT setval($1, coalesce((SELECT max(` + quoteIdent(s.column) + `) FROM ` + quoteIdent(table) + `), 0) + 1, false)`
+		if _, err := tx.ExecContext(ctx, q, s.name); err != nil {
+			return fmt.Errorf("reset sequence %s of %s.%s: %w", s.name, table, s.column, err)
+		}
+	}
+	return nil
+}
+
+// quoteIdent quotes an SQL identifier the same way for both engines.
+func quoteIdent(name string) string {
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// ClockMillis is an SQL expression for the database's clock in
+// milliseconds since 1970, for deadlines that several machines compare:
+// judged by one clock, a skewed instance cannot expire another's claim
+// early.
+func (e Engine) ClockMillis() string {
+	if e == Postgres {
+		return `CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)`
+	}
+	return `CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)`
+}
+
+// SkipLocked ends a SELECT that picks rows to claim. On PostgreSQL it locks
+// the rows it returns and passes over rows another transaction holds, so
+// two claimants running at once take different rows and neither waits.
+// SQLite needs nothing: its one writer runs a claim statement whole before
+// the next begins.
+func (e Engine) SkipLocked() string {
+	if e == Postgres {
+		return " FOR UPDATE SKIP LOCKED"
+	}
+	return ""
+}
+
+// LockTimes returns the present and the present plus ttl as the lock table
+// writes them (lockTimeLayout, UTC), from the clock that decides when a
+// lock expires. SQLite is one file on one machine: its processes share the
+// machine's clock, read here. On PostgreSQL several machines share the
+// store and their clocks may disagree, so the server's now() decides (the
+// start of q's transaction, if q is one).
+func (e Engine) LockTimes(ctx context.Context, q Queryer, ttl time.Duration) (now, expires string, err error) {
+	if e != Postgres {
+		t := time.Now().UTC()
+		return t.Format(lockTimeLayout), t.Add(ttl).Format(lockTimeLayout), nil
+	}
+	// to_char has microseconds at most; the zeros keep lockTimeLayout's width.
+	const layout = `'YYYY-MM-DD"T"HH24:MI:SS.US"000Z"'`
+	err = q.QueryRowContext(ctx, `SELECT to_char(now() AT TIME ZONE 'UTC', `+layout+`),
+		to_char((now() + make_interval(secs => $1)) AT TIME ZONE 'UTC', `+layout+`)`, ttl.Seconds()).Scan(&now, &expires)
+	if err != nil {
+		return "", "", fmt.Errorf("read the server's clock: %w", err)
+	}
+	return now, expires, nil
 }
