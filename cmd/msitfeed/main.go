@@ -103,6 +103,9 @@ commands:
   websub list [--format table|json]
                                  WebSub subscriptions: topic, callback, lease
                                  end, last delivery and its status
+  migrate-store --from DB --to DB
+                                 copy every row into an empty store (SQLite
+                                 file or postgres:// URL), verified by hashes
   demo                           the whole pipeline against bundled sample pages, offline
   version                        print the version
 `
@@ -166,6 +169,8 @@ func (m *Main) Run(ctx context.Context, args []string) error {
 		return m.runDemo(ctx, configPath, rest)
 	case "websub":
 		return m.runWebSub(ctx, configPath, rest)
+	case "migrate-store":
+		return m.runMigrateStore(ctx, rest)
 	}
 	return usagef("unknown command %q (see msitfeed --help)", cmd)
 }
