@@ -2,7 +2,7 @@ package scheduler
 
 import (
 	"context"
-	"errors"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -154,30 +154,182 @@ func catchUpRunsMissedDigestOnce(t *testing.T, e db.Engine) {
 	}
 }
 
-func TestSecondSchedulerOnSameDatabaseIsRefused(t *testing.T) {
-	dbtest.Each(t, secondSchedulerOnSameDatabaseIsRefused)
+func TestSecondSchedulerStandsByAndTakesOver(t *testing.T) {
+	dbtest.Each(t, secondSchedulerStandsByAndTakesOver)
 }
 
-func secondSchedulerOnSameDatabaseIsRefused(t *testing.T, e db.Engine) {
+func secondSchedulerStandsByAndTakesOver(t *testing.T, e db.Engine) {
 	path := openDB(t, e)
 	a, b := mustOpen(t, path), mustOpen(t, path)
 	for _, s := range []*Scheduler{a, b} {
+		s.LeaseTTL = 300 * time.Millisecond
 		s.Add(Job{Name: "crawl", Spec: "*/30 * * * *", Run: func(ctx context.Context) error { return nil }})
 	}
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	err := b.Start(context.Background())
-	if !errors.Is(err, ErrAlreadyRunning) {
-		t.Fatalf("second Start = %v, want ErrAlreadyRunning", err)
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatalf("second Start = %v, want a standby", err)
+	}
+	t.Cleanup(func() { b.Stop(context.Background()) })
+	if !a.Holder() || b.Holder() {
+		t.Fatalf("holders: a %v, b %v; want a only", a.Holder(), b.Holder())
+	}
+	// The standby keeps standing by while the holder refreshes the lease.
+	time.Sleep(3 * a.LeaseTTL)
+	if !a.Holder() || b.Holder() {
+		t.Fatalf("after %v: a %v, b %v; want a only", 3*a.LeaseTTL, a.Holder(), b.Holder())
 	}
 	if err := a.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatalf("Start after the first stopped = %v", err)
+	// a released the lease: b takes it at its next check.
+	waitHolder(t, b, a.LeaseTTL/3+time.Second)
+}
+
+// waitHolder waits until s holds the lease, failing after d.
+func waitHolder(t *testing.T, s *Scheduler, d time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !s.Holder() {
+		if time.Since(start) > d {
+			t.Fatalf("no takeover within %v", d)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	b.Stop(context.Background())
+	return time.Since(start)
+}
+
+// die stops s as a killed process would: no more refreshes, no release.
+func die(s *Scheduler) {
+	s.cancel()
+	s.wg.Wait()
+}
+
+func TestDeadHolderIsReplacedAndNoSlotRunsTwice(t *testing.T) {
+	dbtest.Each(t, deadHolderIsReplacedAndNoSlotRunsTwice)
+}
+
+func deadHolderIsReplacedAndNoSlotRunsTwice(t *testing.T, e db.Engine) {
+	path := openDB(t, e)
+	var mu sync.Mutex
+	runs := map[string][]string{} // slot -> instances that ran it
+	scheds := make([]*Scheduler, 3)
+	for i := range scheds {
+		s := mustOpen(t, path)
+		s.Instance = string(rune('a' + i))
+		s.LeaseTTL = 600 * time.Millisecond
+		s.Add(Job{Name: "crawl", Spec: "@every 1s", Run: func(ctx context.Context) error {
+			// The slot this run claimed: no other can be claimed while
+			// it runs, as runs take far less than a slot.
+			var slot string
+			if err := s.db.QueryRowContext(ctx, `SELECT last_slot FROM jobs WHERE name = 'crawl'`).Scan(&slot); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			runs[slot] = append(runs[slot], s.Instance)
+			return nil
+		}})
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		scheds[i] = s
+	}
+	holder := -1
+	for i, s := range scheds {
+		if s.Holder() {
+			holder = i
+		}
+	}
+	if holder != 0 {
+		t.Fatalf("holder is %d, want the first to start", holder)
+	}
+	time.Sleep(2500 * time.Millisecond)
+	die(scheds[0])
+	killed := time.Now()
+	// The lease expires at most LeaseTTL after a's last refresh; a standby
+	// checks every LeaseTTL/3.
+	var next *Scheduler
+	for time.Since(killed) < 5*time.Second && next == nil {
+		for _, s := range scheds[1:] {
+			if s.Holder() {
+				next = s
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if next == nil {
+		t.Fatal("no standby took the lease over within 5s")
+	}
+	took := time.Since(killed)
+	time.Sleep(2500 * time.Millisecond)
+	for _, s := range scheds[1:] {
+		s.Stop(context.Background())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	ranAfter := 0
+	for slot, by := range runs {
+		if len(by) != 1 {
+			t.Errorf("slot %s ran %d times (%v)", slot, len(by), by)
+		}
+		if by[0] == next.Instance {
+			ranAfter++
+		}
+	}
+	if ranAfter < 2 {
+		t.Errorf("the new holder %s ran %d slots after the takeover, want 2 or more (runs %v)", next.Instance, ranAfter, runs)
+	}
+	if took > next.LeaseTTL*4/3+200*time.Millisecond {
+		t.Errorf("takeover took %v, over LeaseTTL*4/3 = %v", took, next.LeaseTTL*4/3)
+	}
+	t.Logf("takeover %v after the holder died (lease %v); runs by slot %v", took, next.LeaseTTL, runs)
+}
+
+// A slot is claimed once, and only by the lease holder.
+func TestClaimSlot(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, e db.Engine) {
+		path := openDB(t, e)
+		a, b := mustOpen(t, path), mustOpen(t, path)
+		for _, s := range []*Scheduler{a, b} {
+			s.Add(Job{Name: "digest", Spec: "0 9 * * MON", Run: func(ctx context.Context) error { return nil }})
+		}
+		if err := a.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer a.Stop(context.Background())
+		if err := b.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		defer b.Stop(context.Background())
+		ctx := context.Background()
+		slot := time.Date(2026, 11, 30, 9, 0, 0, 0, feeds.KST)
+		for _, tc := range []struct {
+			what string
+			s    *Scheduler
+			slot time.Time
+			want bool
+		}{
+			{"the standby", b, slot, false},
+			{"the holder", a, slot, true},
+			{"the holder again", a, slot, false},
+			{"an earlier slot", a, slot.Add(-7 * 24 * time.Hour), false},
+			{"the next slot", a, slot.Add(7 * 24 * time.Hour), true},
+		} {
+			got, err := tc.s.claim(ctx, tc.s.jobs[0], tc.slot, time.Now())
+			if err != nil || got != tc.want {
+				t.Errorf("%s claims %v: %v, %v; want %v", tc.what, tc.slot, got, err, tc.want)
+			}
+		}
+		st, err := a.state(ctx, "digest")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Runs != 2 || !st.LastSlot.Equal(slot.Add(7*24*time.Hour)) || st.LastOwner != a.Instance {
+			t.Errorf("state %+v, want 2 runs, last slot %v by %s", st, slot.Add(7*24*time.Hour), a.Instance)
+		}
+	})
 }
 
 func TestStopWaitsForRunningJob(t *testing.T) {
