@@ -28,6 +28,19 @@ type Config struct {
 	Listen   string `toml:"listen"`
 	BaseURL  string `toml:"base_url"`
 	Secret   string `toml:"secret"`
+	// Instance names this process in `msitfeed status` (the scheduler
+	// lease, the jobs it ran); empty means host:pid.
+	Instance string `toml:"instance"`
+
+	// The pool of database connections: at most DatabaseMaxConns open (0:
+	// the engine's default, 20 on PostgreSQL and no limit on SQLite),
+	// DatabaseMaxIdleConns kept idle, each replaced after
+	// DatabaseConnMaxLifetime (0: never); connecting to PostgreSQL gives
+	// up after DatabaseConnectTimeout.
+	DatabaseMaxConns        int           `toml:"database_max_conns"`
+	DatabaseMaxIdleConns    int           `toml:"database_max_idle_conns"`
+	DatabaseConnMaxLifetime time.Duration `toml:"database_conn_max_lifetime"`
+	DatabaseConnectTimeout  time.Duration `toml:"database_connect_timeout"`
 
 	Source   Source           `toml:"source"`
 	Boards   map[string]Board `toml:"boards"`
@@ -120,10 +133,15 @@ type Mail struct {
 	DKIMKey      string `toml:"dkim_key"`
 }
 
-// Schedule holds cron specs, interpreted in Asia/Seoul.
+// Schedule holds cron specs, interpreted in Asia/Seoul, and the lease
+// that makes one of several instances on one database run them.
 type Schedule struct {
 	Crawl  string `toml:"crawl"`
 	Digest string `toml:"digest"`
+	// Lease is how long the scheduler lease outlives an instance that
+	// stopped refreshing it (killed, or cut off from the database): a
+	// standby instance takes the jobs over at most 4/3 of it later.
+	Lease time.Duration `toml:"lease"`
 }
 
 // Default returns the configuration with every default filled in.
@@ -131,6 +149,10 @@ func Default() Config {
 	return Config{
 		Database: "msitfeed.db",
 		Listen:   "127.0.0.1:8080",
+
+		DatabaseMaxIdleConns:    4,
+		DatabaseConnMaxLifetime: 30 * time.Minute,
+		DatabaseConnectTimeout:  5 * time.Second,
 		Source: Source{
 			URL:      "https://www.msit.go.kr",
 			Rate:     1,
@@ -157,7 +179,7 @@ func Default() Config {
 			Retries:     5,
 			Backoff:     5 * time.Second,
 		},
-		Schedule: Schedule{Crawl: "*/30 * * * *", Digest: "0 9 * * MON"},
+		Schedule: Schedule{Crawl: "*/30 * * * *", Digest: "0 9 * * MON", Lease: 15 * time.Second},
 		Web:      defaultWeb(),
 	}
 }
@@ -200,6 +222,21 @@ func (c Config) Validate() error {
 	}
 	if c.Database == "" {
 		bad("database", "must name an SQLite file or a postgres:// URL")
+	}
+	if c.DatabaseMaxConns < 0 {
+		bad("database_max_conns", "must be 0 (the engine's default) or more, got %d", c.DatabaseMaxConns)
+	}
+	if c.DatabaseMaxIdleConns < 0 {
+		bad("database_max_idle_conns", "must not be negative, got %d", c.DatabaseMaxIdleConns)
+	}
+	if c.DatabaseConnMaxLifetime < 0 {
+		bad("database_conn_max_lifetime", "must be 0 (never) or positive, like 30m")
+	}
+	if c.DatabaseConnectTimeout < time.Second {
+		bad("database_connect_timeout", "must be 1s or more, like 5s")
+	}
+	if c.Schedule.Lease < time.Second {
+		bad("schedule.lease", "must be 1s or more, like 15s")
 	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "%q is not host:port", c.Listen)

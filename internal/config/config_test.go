@@ -76,6 +76,9 @@ func TestBadValuesNameTheKey(t *testing.T) {
 		{"bad from", "", []string{"MSITFEED_MAIL_FROM=not an address"}, "mail.from"},
 		{"bad base url", "", []string{"MSITFEED_BASE_URL=ftp://x"}, "base_url"},
 		{"broken toml", "listen = \n", nil, "msitfeed.toml"},
+		{"negative pool", "", []string{"MSITFEED_DATABASE_MAX_CONNS=-1"}, "database_max_conns"},
+		{"no connect timeout", "database_connect_timeout = \"0s\"\n", nil, "database_connect_timeout"},
+		{"lease too short", "", []string{"MSITFEED_SCHEDULE_LEASE=100ms"}, "schedule.lease"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -92,6 +95,29 @@ func TestBadValuesNameTheKey(t *testing.T) {
 				t.Fatalf("error %q does not name %s", err, tc.wantKey)
 			}
 		})
+	}
+}
+
+func TestPoolLeaseAndInstance(t *testing.T) {
+	path := writeConfig(t, `
+instance = "web-1"
+database_max_conns = 8
+database_conn_max_lifetime = "5m"
+[schedule]
+lease = "20s"
+`)
+	c, err := Load(path, []string{"MSITFEED_DATABASE_CONNECT_TIMEOUT=3s", "MSITFEED_SCHEDULE_LEASE=30s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Instance != "web-1" || c.DatabaseMaxConns != 8 || c.DatabaseConnMaxLifetime != 5*time.Minute ||
+		c.DatabaseConnectTimeout != 3*time.Second || c.DatabaseMaxIdleConns != 4 || c.Schedule.Lease != 30*time.Second {
+		t.Fatalf("got instance %q, pool %d/%d/%v/%v, lease %v", c.Instance, c.DatabaseMaxConns, c.DatabaseMaxIdleConns,
+			c.DatabaseConnMaxLifetime, c.DatabaseConnectTimeout, c.Schedule.Lease)
+	}
+	d := Default()
+	if d.DatabaseMaxConns != 0 || d.DatabaseConnectTimeout != 5*time.Second || d.Schedule.Lease != 15*time.Second {
+		t.Fatalf("defaults: max conns %d, connect timeout %v, lease %v", d.DatabaseMaxConns, d.DatabaseConnectTimeout, d.Schedule.Lease)
 	}
 }
 

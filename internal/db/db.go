@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"path"
 	"sort"
+	"strconv"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
@@ -30,18 +31,77 @@ import (
 var migrations embed.FS
 
 // Open opens the database dsn names and applies every migration not yet
-// applied. A postgres:// (or postgresql://) URL opens PostgreSQL; anything
-// else is the path of an SQLite file, created if needed. A database that
-// cannot be opened or migrated is closed again and an error names it
-// (without its password).
+// applied, with the default Pool. A postgres:// (or postgresql://) URL
+// opens PostgreSQL; anything else is the path of an SQLite file, created
+// if needed. A database that cannot be opened or migrated is closed again
+// and an error names it (without its password).
 func Open(ctx context.Context, dsn string) (*sql.DB, error) {
+	return OpenPool(ctx, dsn, Pool{})
+}
+
+// Pool sets the connection pool of a database OpenPool opens. Zero fields
+// keep the defaults.
+type Pool struct {
+	// MaxConns caps the open connections: default 20 on PostgreSQL (whose
+	// server allows 100 in all by default), no limit on SQLite (a
+	// connection is a file handle).
+	MaxConns int
+	// MaxIdleConns is how many connections stay open when idle (default 2).
+	MaxIdleConns int
+	// ConnMaxLifetime replaces a connection after that long (default never).
+	ConnMaxLifetime time.Duration
+	// ConnectTimeout bounds connecting to PostgreSQL (default 5s), so
+	// that a server that is down makes requests fail rather than hang; an
+	// explicit connect_timeout in the URL wins.
+	ConnectTimeout time.Duration
+}
+
+// DefaultPostgresMaxConns is Pool.MaxConns's default on PostgreSQL.
+const DefaultPostgresMaxConns = 20
+
+// OpenPool is Open with the connection pool set by p.
+func OpenPool(ctx context.Context, dsn string, p Pool) (*sql.DB, error) {
 	if dsn == "" {
 		return nil, errors.New("open database: no database set (set database in the config to a file path or a postgres:// URL)")
 	}
+	var d *sql.DB
+	var err error
 	if EngineForDSN(dsn) == Postgres {
-		return openPostgres(ctx, dsn)
+		if p.MaxConns == 0 {
+			p.MaxConns = DefaultPostgresMaxConns
+		}
+		d, err = openPostgres(ctx, withConnectTimeout(dsn, p.ConnectTimeout))
+	} else {
+		d, err = openSQLite(ctx, dsn)
 	}
-	return openSQLite(ctx, dsn)
+	if err != nil {
+		return nil, err
+	}
+	d.SetMaxOpenConns(p.MaxConns)
+	if p.MaxIdleConns > 0 {
+		d.SetMaxIdleConns(p.MaxIdleConns)
+	}
+	d.SetConnMaxLifetime(p.ConnMaxLifetime)
+	return d, nil
+}
+
+// withConnectTimeout returns dsn with pgx's connect_timeout (whole seconds)
+// set to t, or 5s if t is 0, unless the URL sets one.
+func withConnectTimeout(dsn string, t time.Duration) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn // openPostgres reports it
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") != "" {
+		return dsn
+	}
+	if t <= 0 {
+		t = 5 * time.Second
+	}
+	q.Set("connect_timeout", strconv.Itoa(int(max(1, t.Round(time.Second)/time.Second))))
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // openSQLite opens the SQLite file at path with WAL, a busy timeout,

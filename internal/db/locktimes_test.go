@@ -120,3 +120,26 @@ func TestHoldsAndLocks(t *testing.T) {
 		}
 	})
 }
+
+func TestOpenPool(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, e db.Engine) {
+		ctx := context.Background()
+		dsn := dbtest.DSN(t, e)
+		for _, tc := range []struct {
+			pool db.Pool
+			want int
+		}{
+			{db.Pool{MaxConns: 3}, 3},
+			{db.Pool{}, map[db.Engine]int{db.Postgres: db.DefaultPostgresMaxConns, db.SQLite: 0}[e]},
+		} {
+			d, err := db.OpenPool(ctx, dsn, tc.pool)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Stats().MaxOpenConnections; got != tc.want {
+				t.Errorf("%+v: at most %d connections, want %d", tc.pool, got, tc.want)
+			}
+			d.Close()
+		}
+	})
+}
