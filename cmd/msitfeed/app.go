@@ -33,8 +33,18 @@ func (m *Main) open(ctx context.Context, configPath string) (config.Config, *sql
 	if err != nil {
 		return cfg, nil, err
 	}
-	d, err := db.Open(ctx, cfg.Database)
+	d, err := db.OpenPool(ctx, cfg.Database, dbPool(cfg))
 	return cfg, d, err
+}
+
+// dbPool is the connection pool cfg asks for.
+func dbPool(cfg config.Config) db.Pool {
+	return db.Pool{
+		MaxConns:        cfg.DatabaseMaxConns,
+		MaxIdleConns:    cfg.DatabaseMaxIdleConns,
+		ConnMaxLifetime: cfg.DatabaseConnMaxLifetime,
+		ConnectTimeout:  cfg.DatabaseConnectTimeout,
+	}
 }
 
 // boardRegistry returns the boards of cfg: the five built in, then every

@@ -116,7 +116,20 @@ func TestServe_SIGTERMDuringCrawlLosesNothing(t *testing.T) {
 	integrityOK(t, dbPath)
 }
 
-func TestServe_SecondSchedulerIsRefused(t *testing.T) {
+// lockOwner returns the holder of the named lock in the SQLite file at
+// path, "" if none.
+func lockOwner(path, name string) string {
+	d, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		return ""
+	}
+	defer d.Close()
+	var owner string
+	d.QueryRow(`SELECT owner FROM locks WHERE name = $1`, name).Scan(&owner)
+	return owner
+}
+
+func TestServe_SecondServeStandsByAndTakesOver(t *testing.T) {
 	bin := buildBinary(t)
 	site := msittest.NewSite(msittest.SamplePosts())
 	srv := httptest.NewServer(site)
@@ -125,7 +138,7 @@ func TestServe_SecondSchedulerIsRefused(t *testing.T) {
 	base := append(os.Environ(), "MSITFEED_DATABASE="+dbPath, "MSITFEED_SOURCE_URL="+srv.URL, "MSITFEED_SOURCE_RATE=1000")
 
 	first := exec.Command(bin, "serve")
-	first.Env = append(base, "MSITFEED_LISTEN="+freeAddr(t))
+	first.Env = append(base, "MSITFEED_LISTEN="+freeAddr(t), "MSITFEED_INSTANCE=first")
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -133,47 +146,44 @@ func TestServe_SecondSchedulerIsRefused(t *testing.T) {
 		first.Process.Signal(syscall.SIGTERM)
 		first.Wait()
 	}()
-	waitFor(t, "the first serve to take the scheduler", 20*time.Second, func() bool {
-		d, err := sql.Open("sqlite", "file:"+dbPath+"?_pragma=busy_timeout(5000)")
-		if err != nil {
-			return false
-		}
-		defer d.Close()
-		var n int
-		d.QueryRow(`SELECT count(*) FROM locks WHERE name = 'scheduler'`).Scan(&n)
-		return n == 1
+	waitFor(t, "the first serve to take the scheduler lease", 20*time.Second, func() bool {
+		return strings.HasPrefix(lockOwner(dbPath, "scheduler"), "first:")
 	})
 
 	second := exec.Command(bin, "serve")
-	second.Env = append(base, "MSITFEED_LISTEN="+freeAddr(t))
-	var stderr bytes.Buffer
-	second.Stderr = &stderr
-	err := second.Run()
-	ee, ok := err.(*exec.ExitError)
-	if !ok || ee.ExitCode() != 1 {
-		t.Fatalf("second serve: %v, want exit 1\n%s", err, stderr.String())
-	}
-	if !strings.Contains(stderr.String(), "another msitfeed process runs the scheduler") {
-		t.Fatalf("second serve's message does not say why:\n%s", stderr.String())
-	}
-	// The second may still serve read-only with --no-scheduler.
-	third := exec.Command(bin, "serve", "--no-scheduler")
 	addr := freeAddr(t)
-	third.Env = append(base, "MSITFEED_LISTEN="+addr)
-	if err := third.Start(); err != nil {
+	second.Env = append(base, "MSITFEED_LISTEN="+addr, "MSITFEED_INSTANCE=second")
+	var stderr syncBuffer
+	second.Stderr = &stderr
+	if err := second.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
-		third.Process.Signal(syscall.SIGTERM)
-		third.Wait()
+		second.Process.Signal(syscall.SIGTERM)
+		second.Wait()
 	}()
-	waitFor(t, "--no-scheduler serve to answer", 20*time.Second, func() bool {
+	waitFor(t, "the second serve to answer", 20*time.Second, func() bool {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
 		}
 		return err == nil
 	})
+	if !strings.Contains(stderr.String(), "scheduler standing by") {
+		t.Fatalf("second serve does not say it stands by:\n%s", stderr.String())
+	}
+	if owner := lockOwner(dbPath, "scheduler"); !strings.HasPrefix(owner, "first:") {
+		t.Fatalf("the lease is held by %q, want the first serve still", owner)
+	}
+	// The first stops and releases the lease: the second takes it at its
+	// next check, a third of the 15 s lease.
+	first.Process.Signal(syscall.SIGTERM)
+	first.Wait()
+	stopped := time.Now()
+	waitFor(t, "the second serve to take the lease", 10*time.Second, func() bool {
+		return strings.HasPrefix(lockOwner(dbPath, "scheduler"), "second:")
+	})
+	t.Logf("the standby took the lease %v after the holder stopped", time.Since(stopped).Round(time.Millisecond))
 }
 
 func TestServe_SIGTERMDuringDigestLosesAndDoublesNothing(t *testing.T) {

@@ -21,7 +21,8 @@ import (
 )
 
 // runServe runs `msitfeed serve`: the HTTP server and the scheduler in one
-// process until SIGINT or SIGTERM.
+// process until SIGINT or SIGTERM. Several may run on one database: one
+// holds the scheduler lease and runs the jobs, the others stand by.
 func (m *Main) runServe(ctx context.Context, configPath string, args []string) error {
 	fs := m.newFlagSet("serve")
 	noSched := fs.Bool("no-scheduler", false, "serve HTTP only; do not crawl or send digests")
@@ -136,10 +137,9 @@ func (m *Main) serve(ctx context.Context, cfg config.Config, d *sql.DB, withSche
 		if err != nil {
 			return err
 		}
+		// Another instance holding the lease is no error: this one stands
+		// by and takes the jobs over if that one stops or dies.
 		if err := sched.Start(ctx); err != nil {
-			if errors.Is(err, scheduler.ErrAlreadyRunning) {
-				return fmt.Errorf("serve: %w; stop it, or run this one with --no-scheduler", err)
-			}
 			return fmt.Errorf("serve: start scheduler: %w", err)
 		}
 	}
@@ -190,10 +190,19 @@ func (m *Main) newScheduler(cfg config.Config, d *sql.DB, store *feeds.Store, ca
 	crawler.OnRun = crawlObserver(metrics, hub)
 	s := scheduler.New(d, m.logger())
 	s.OnRun = metrics.ObserveJob
+	s.LeaseTTL = cfg.Schedule.Lease
+	if cfg.Instance != "" {
+		s.Instance = cfg.Instance
+	}
+	interval, err := crawlInterval(cfg.Schedule.Crawl)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.Add(scheduler.Job{
-		Name:       "crawl",
-		Spec:       cfg.Schedule.Crawl,
-		Jitter:     time.Minute,
+		Name: "crawl",
+		Spec: cfg.Schedule.Crawl,
+		// A minute, or a tenth of a shorter interval.
+		Jitter:     min(time.Minute, interval/10),
 		RunIfNever: true,
 		Run: func(ctx context.Context) error {
 			_, err := crawler.Crawl(ctx, feeds.CrawlOptions{})
