@@ -14,7 +14,6 @@ import (
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -322,10 +321,12 @@ type importer struct {
 	// order once sorted: 12 bytes a row rather than the row.
 	mine      []importedRow
 	sorted    bool
-	knownMade bool   // the temporary table of skipped known addresses exists
-	restore   string // statement that puts the connection's cache back
+	knownMade bool     // the temporary table of skipped known addresses exists
+	restore   []string // statements that put the connection's caches back
 	args      []any
 	stmt      *sql.Stmt // the insert of a full batch
+	lookup    *sql.Stmt // noteTaken's lookup of a full batch
+	remember  *sql.Stmt // noteTaken's insert of a full batch
 }
 
 // importedRow is a row this import inserted.
@@ -342,11 +343,16 @@ func (s *Subscribers) beginImport(ctx context.Context, log *lineLog) (*importer,
 		return nil, fmt.Errorf("import: %w", err)
 	}
 	imp := &importer{ctx: ctx, engine: db.EngineOf(s.db), conn: conn, log: log, sorted: true, batch: make([]importRow, 0, importBatch)}
-	// SQLite only: PostgreSQL sizes its cache for the server.
+	// SQLite only: PostgreSQL sizes its cache for the server. The
+	// temporary schema, where import_known goes, has a cache of its own.
+	// Both go back to the main schema's size (the temporary one may not
+	// be open yet, and then reads 0).
 	var cache int64
-	if err := conn.QueryRowContext(ctx, `PRAGMA cache_size`).Scan(&cache); err == nil {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA cache_size = -%d`, importCacheKiB)); err == nil {
-			imp.restore = fmt.Sprintf(`PRAGMA cache_size = %d`, cache)
+	if imp.engine == db.SQLite && conn.QueryRowContext(ctx, `PRAGMA main.cache_size`).Scan(&cache) == nil {
+		for _, schema := range []string{"main", "temp"} {
+			if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA %s.cache_size = -%d`, schema, importCacheKiB)); err == nil {
+				imp.restore = append(imp.restore, fmt.Sprintf(`PRAGMA %s.cache_size = %d`, schema, cache))
+			}
 		}
 	}
 	if imp.tx, err = conn.BeginTx(ctx, nil); err != nil {
@@ -359,15 +365,17 @@ func (s *Subscribers) beginImport(ctx context.Context, log *lineLog) (*importer,
 // close rolls back what was not committed and gives the connection back
 // as it was.
 func (imp *importer) close() {
-	if imp.stmt != nil {
-		imp.stmt.Close()
+	for _, st := range []*sql.Stmt{imp.stmt, imp.lookup, imp.remember} {
+		if st != nil {
+			st.Close()
+		}
 	}
 	if imp.tx != nil {
 		imp.tx.Rollback()
 	}
 	ctx := context.WithoutCancel(imp.ctx)
-	if imp.restore != "" {
-		imp.conn.ExecContext(ctx, imp.restore)
+	for _, q := range imp.restore {
+		imp.conn.ExecContext(ctx, q)
 	}
 	imp.conn.Close()
 }
@@ -375,6 +383,12 @@ func (imp *importer) close() {
 // commit commits the import.
 func (imp *importer) commit() error {
 	if imp.knownMade {
+		for _, st := range []**sql.Stmt{&imp.lookup, &imp.remember} {
+			if *st != nil {
+				(*st).Close()
+				*st = nil
+			}
+		}
 		if _, err := imp.tx.ExecContext(imp.ctx, `DROP TABLE import_known`); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
@@ -487,23 +501,37 @@ func importInsertSQL(e db.Engine, n int) string {
 // holds, was skipped.
 func (imp *importer) noteTaken(rows []importRow) error {
 	ctx, log := imp.ctx, imp.log
+	// A stored address is said to be known the first time the file has it
+	// and a duplicate of that line after: the lines are kept in a
+	// temporary table, in the transaction, made on first need.
+	if !imp.knownMade {
+		if _, err := imp.tx.ExecContext(ctx, `CREATE TEMP TABLE import_known (email_key TEXT PRIMARY KEY, line INTEGER NOT NULL)`); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		imp.knownMade = true
+	}
 	args := make([]any, len(rows))
 	for i, row := range rows {
 		args[i] = row.key
 	}
-	held, err := imp.tx.QueryContext(ctx, `SELECT id, email_key, status, unsubscribed FROM subscribers WHERE email_key IN (`+dollars(1, len(rows))+`)`, args...)
+	held, err := imp.stmtFor(&imp.lookup, len(rows), func(n int) string {
+		return `SELECT s.id, s.email_key, s.status, s.unsubscribed, COALESCE(k.line, 0)
+			FROM subscribers s LEFT JOIN import_known k ON k.email_key = s.email_key
+			WHERE s.email_key IN ` + imp.engine.ValuesRows(1, n, "")
+	}).QueryContext(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("import line %d: %w", rows[0].line, err)
 	}
 	type holder struct {
-		id  int64
-		sub Subscriber
+		id    int64
+		sub   Subscriber
+		first int // line of the file that first had this stored address
 	}
 	byKey := map[string]holder{}
 	for held.Next() {
 		var h holder
 		var key, status, unsubscribed string
-		if err := held.Scan(&h.id, &key, &status, &unsubscribed); err != nil {
+		if err := held.Scan(&h.id, &key, &status, &unsubscribed, &h.first); err != nil {
 			held.Close()
 			return fmt.Errorf("import line %d: %w", rows[0].line, err)
 		}
@@ -513,60 +541,22 @@ func (imp *importer) noteTaken(rows []importRow) error {
 	if err := held.Close(); err != nil {
 		return fmt.Errorf("import line %d: %w", rows[0].line, err)
 	}
-	var known []importRow
+	args = args[:0]
 	for _, row := range rows {
 		h, ok := byKey[row.key]
-		if !ok {
+		switch {
+		case !ok:
 			return fmt.Errorf("import line %d: %s was neither inserted nor found", row.line, row.sub.Email)
+		case h.first > 0:
+			log.skipped(LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, h.first)})
+			continue
 		}
 		if line, mine := imp.lineOf(h.id); mine {
 			log.skipped(LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, line)})
 			continue
 		}
-		known = append(known, row)
-	}
-	if len(known) == 0 {
-		return nil
-	}
-	// An address stored before the import: say so the first time, and
-	// name that line when the file repeats it.
-	if !imp.knownMade {
-		if _, err := imp.tx.ExecContext(ctx, `CREATE TEMP TABLE import_known (email_key TEXT PRIMARY KEY, line INTEGER NOT NULL)`); err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-		imp.knownMade = true
-	}
-	args = args[:0]
-	for _, row := range known {
-		args = append(args, row.key)
-	}
-	seen, err := imp.tx.QueryContext(ctx, `SELECT email_key, line FROM import_known WHERE email_key IN (`+dollars(1, len(known))+`)`, args...)
-	if err != nil {
-		return fmt.Errorf("import line %d: %w", known[0].line, err)
-	}
-	firstLine := map[string]int{}
-	for seen.Next() {
-		var key string
-		var line int
-		if err := seen.Scan(&key, &line); err != nil {
-			seen.Close()
-			return fmt.Errorf("import line %d: %w", known[0].line, err)
-		}
-		firstLine[key] = line
-	}
-	if err := seen.Close(); err != nil {
-		return fmt.Errorf("import line %d: %w", known[0].line, err)
-	}
-	args = args[:0]
-	for _, row := range known {
-		if prev, ok := firstLine[row.key]; ok {
-			log.skipped(LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, prev)})
-			continue
-		}
-		firstLine[row.key] = row.line
 		args = append(args, row.key, row.line)
-		old := byKey[row.key].sub
-		if old.Status == StatusActive || old.Status == StatusPending {
+		if old := h.sub; old.Status == StatusActive || old.Status == StatusPending {
 			log.skipped(LineError{row.line, fmt.Sprintf("%s is already subscribed (%s), skipped", row.sub.Email, old.Status)})
 		} else {
 			log.skipped(LineError{row.line, fmt.Sprintf("%s is %s (suppressed), not re-added; subscribers add --force re-adds it if they asked", row.sub.Email, describeSuppression(old))})
@@ -575,19 +565,58 @@ func (imp *importer) noteTaken(rows []importRow) error {
 	if len(args) == 0 {
 		return nil
 	}
-	var q strings.Builder
-	q.WriteString(`INSERT INTO import_known (email_key, line) VALUES `)
-	for i := 0; i < len(args); i += 2 {
-		if i > 0 {
-			q.WriteByte(',')
-		}
-		fmt.Fprintf(&q, "($%d, $%d)", i+1, i+2)
-	}
-	if _, err := imp.tx.ExecContext(ctx, q.String(), args...); err != nil {
-		return fmt.Errorf("import line %d: %w", known[0].line, err)
+	// rows has one row per address (flush drops repeats within a batch),
+	// so no key goes in twice.
+	if _, err := imp.stmtFor(&imp.remember, len(args)/2, func(n int) string {
+		return `INSERT INTO import_known (email_key, line) VALUES ` + imp.engine.ValuesRows(n, 2, "")
+	}).ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("import line %d: %w", rows[0].line, err)
 	}
 	return nil
 }
+
+// stmtFor returns a statement of query(n), prepared once into *full when n
+// is a whole batch (as it is for every batch of a file already imported),
+// else for this use only; a statement that cannot be prepared reports its
+// error when used.
+func (imp *importer) stmtFor(full **sql.Stmt, n int, query func(n int) string) stmtRunner {
+	if n != importBatch {
+		return txRunner{imp.tx, query(n)}
+	}
+	if *full == nil {
+		st, err := imp.tx.PrepareContext(imp.ctx, query(n))
+		if err != nil {
+			return errRunner{err}
+		}
+		*full = st
+	}
+	return *full
+}
+
+// stmtRunner is what stmtFor returns: a prepared statement, or a query to
+// run once, or an error.
+type stmtRunner interface {
+	QueryContext(ctx context.Context, args ...any) (*sql.Rows, error)
+	ExecContext(ctx context.Context, args ...any) (sql.Result, error)
+}
+
+type txRunner struct {
+	tx    *sql.Tx
+	query string
+}
+
+func (r txRunner) QueryContext(ctx context.Context, args ...any) (*sql.Rows, error) {
+	return r.tx.QueryContext(ctx, r.query, args...)
+}
+
+func (r txRunner) ExecContext(ctx context.Context, args ...any) (sql.Result, error) {
+	return r.tx.ExecContext(ctx, r.query, args...)
+}
+
+type errRunner struct{ err error }
+
+func (r errRunner) QueryContext(context.Context, ...any) (*sql.Rows, error) { return nil, r.err }
+func (r errRunner) ExecContext(context.Context, ...any) (sql.Result, error) { return nil, r.err }
 
 // lineOf returns the line of the row this import inserted with id.
 func (imp *importer) lineOf(id int64) (int, bool) {
@@ -600,19 +629,6 @@ func (imp *importer) lineOf(id int64) (int, bool) {
 		return 0, false
 	}
 	return int(imp.mine[i].line), true
-}
-
-// dollars returns n placeholders $from, $from+1, ... separated by commas.
-func dollars(from, n int) string {
-	var b strings.Builder
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(from + i))
-	}
-	return b.String()
 }
 
 // maxJSONImport bounds a JSON import, which is read whole to number its lines.
