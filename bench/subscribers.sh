@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench/subscribers.sh — a large subscriber list: wall time and peak RSS of
 # `subscribers import`, `digest send --dry-run` (digest planning over every
-# active subscriber), `subscribers export` and, with SEND=1, a real
+# active subscriber), `subscribers export`, the import of the same file
+# again (every row already known: a note per row) and, with SEND=1, a real
 # `digest send` (digest creation plus sending) into Postfix's smtp-sink.
 #
 #   bench/subscribers.sh                          1,000,000 subscribers, 3 rounds
@@ -104,6 +105,7 @@ for r in $(seq "$ROUNDS"); do
     run "$name" "${BIN[$name]}" import subscribers import "$WORK/subs.csv"
     run "$name" "${BIN[$name]}" dry-run digest send --dry-run
     run "$name" "${BIN[$name]}" export subscribers export
+    run "$name" "${BIN[$name]}" reimport subscribers import "$WORK/subs.csv"
     if [ "$SEND" = 1 ]; then run "$name" "${BIN[$name]}" send digest send; fi
   done
 done
@@ -115,7 +117,7 @@ stats() {
     printf "%s %s %s\n", m, a[1], a[NR] }'
 }
 
-steps=(import dry-run export)
+steps=(import dry-run export reimport)
 [ "$SEND" = 0 ] || steps+=(send)
 echo "## Subscribers at scale: $N subscribers"
 echo
