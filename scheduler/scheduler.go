@@ -365,10 +365,14 @@ func (s *Scheduler) runSlot(j *job, slot time.Time, catchUp bool) bool {
 		err = j.Run(ctx)
 	}()
 	d := s.Now().Sub(start)
+	label := "now" // RunNow
+	if !slot.IsZero() {
+		label = formatSlot(slot)
+	}
 	if err != nil {
-		s.logger.Error("job failed", "job", j.Name, "duration", d, "err", err)
+		s.logger.Error("job failed", "job", j.Name, "slot", label, "duration", d, "err", err)
 	} else {
-		s.logger.Info("job done", "job", j.Name, "duration", d)
+		s.logger.Info("job done", "job", j.Name, "slot", label, "duration", d)
 	}
 	s.recordEnd(j, err)
 	if s.OnRun != nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/msitfeed/msitfeed/feeds"
 	"github.com/msitfeed/msitfeed/internal/config"
+	"github.com/msitfeed/msitfeed/internal/db"
 	"github.com/msitfeed/msitfeed/mailer"
 	"github.com/msitfeed/msitfeed/scheduler"
 )
@@ -38,11 +39,14 @@ func (m *Main) runStatus(ctx context.Context, configPath string, args []string) 
 		known[s.Name] = s
 	}
 	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  JOB\tSPEC\tLAST RUN\tRESULT\tNEXT RUN\tRUNS\tSKIPPED")
+	fmt.Fprintln(tw, "  JOB\tSPEC\tLAST RUN\tBY\tRESULT\tNEXT RUN\tRUNS\tSKIPPED")
 	for _, job := range []struct{ name, spec string }{{"crawl", cfg.Schedule.Crawl}, {"digest", cfg.Schedule.Digest}} {
 		st := known[job.name]
 		st.Spec = job.spec // the configured spec decides the next run
-		last, result, next := "never", "-", "-"
+		last, by, result, next := "never", "-", "-", "-"
+		if st.LastOwner != "" {
+			by = st.LastOwner
+		}
 		if !st.LastStart.IsZero() {
 			last = st.LastStart.In(feeds.KST).Format(stamp)
 			switch {
@@ -59,9 +63,14 @@ func (m *Main) runStatus(ctx context.Context, configPath string, args []string) 
 		} else {
 			next = "bad spec: " + err.Error()
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\n", job.name, st.Spec, last, result, next, st.Runs, st.Skipped)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", job.name, st.Spec, last, by, result, next, st.Runs, st.Skipped)
 	}
 	tw.Flush()
+
+	fmt.Fprintln(m.Stdout, "\nLeases (the scheduler's holder runs the jobs; the others stand by):")
+	if err := m.printLeases(ctx, d); err != nil {
+		return err
+	}
 
 	fmt.Fprintln(m.Stdout, "\nBoards:")
 	if err := m.printBoardHealth(ctx, cfg, d, now); err != nil {
@@ -70,6 +79,31 @@ func (m *Main) runStatus(ctx context.Context, configPath string, args []string) 
 
 	fmt.Fprintln(m.Stdout, "\nDigests:")
 	return m.printDigests(ctx, cfg, d)
+}
+
+// printLeases lists the lock rows: which instance holds the scheduler
+// lease, the WebSub publisher and a digest send, and until when (by the
+// database's clock).
+func (m *Main) printLeases(ctx context.Context, d *sql.DB) error {
+	locks, err := db.Locks(ctx, d)
+	if err != nil {
+		return err
+	}
+	if len(locks) == 0 {
+		fmt.Fprintln(m.Stdout, "  none held: no serve runs the scheduler")
+		return nil
+	}
+	const stamp = "2006-01-02 15:04:05 MST"
+	tw := tabwriter.NewWriter(m.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  LEASE\tHOLDER\tSINCE\tUNTIL")
+	for _, l := range locks {
+		until := l.Expires.In(feeds.KST).Format(stamp)
+		if l.Expired {
+			until += " (expired: the holder stopped refreshing it)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", l.Name, l.Owner, l.Acquired.In(feeds.KST).Format(stamp), until)
+	}
+	return tw.Flush()
 }
 
 func (m *Main) printBoardHealth(ctx context.Context, cfg config.Config, d *sql.DB, now time.Time) error {

@@ -170,7 +170,7 @@ type feedKey struct {
 	code   int
 }
 
-// Readiness decides /readyz: the database is writable, and not every board
+// Readiness decides /readyz: the database is reachable and writable, and not every board
 // of the store's registry had its last crawl fail or is older than three
 // crawl intervals.
 type Readiness struct {
@@ -182,6 +182,9 @@ type Readiness struct {
 
 // Check returns nil when ready, else an error saying why not.
 func (rd *Readiness) Check(ctx context.Context) error {
+	if err := rd.DB.PingContext(ctx); err != nil {
+		return fmt.Errorf("database unreachable: %w", err)
+	}
 	if err := writable(ctx, rd.DB); err != nil {
 		return fmt.Errorf("database not writable: %w", err)
 	}
@@ -228,7 +231,8 @@ func (rd *Readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if err := rd.Check(ctx); err != nil {
 		w.WriteHeader(http.StatusServiceUnavailable)
-		fmt.Fprintf(w, "not ready: %v\n", err)
+		// One line, whatever the driver's error holds.
+		fmt.Fprintf(w, "not ready: %s\n", strings.Join(strings.Fields(err.Error()), " "))
 		return
 	}
 	fmt.Fprintln(w, "ready")

@@ -111,7 +111,10 @@ type cluster struct {
 	dir   string  // temporary directory: data/, the socket, the log
 	admin *sql.DB // connected to the "postgres" database
 	stop  func() error
-	next  atomic.Int64
+	// down stops the server as an outage would (connections cut, the
+	// socket gone) and up starts it again on the same data and socket.
+	down, up func() error
+	next     atomic.Int64
 }
 
 func (c *cluster) url(dbname string) string {
@@ -194,6 +197,10 @@ func start() (*cluster, error) {
 		return nil, err
 	}
 	c.stop = func() error { return run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", data) }
+	c.down = c.stop
+	c.up = func() error {
+		return run("pg_ctl", "start", "-w", "-D", data, "-l", filepath.Join(dir, "log"), "-o", opts)
+	}
 	// A test binary that dies without reaching Main's cleanup (a panic, a
 	// -timeout, SIGKILL) leaves no server running: a watchdog in its own
 	// session stops and removes the cluster within a second of its end.
@@ -220,6 +227,35 @@ func start() (*cluster, error) {
 	}
 	c.admin = admin
 	return c, nil
+}
+
+// StopPostgres stops the test binary's PostgreSQL server as a crash
+// would (pg_ctl stop -m immediate: every connection cut, the socket
+// gone), for tests of what instances do while their database is away;
+// StartPostgres starts it again. Tests that use them must not run in
+// parallel with other tests of the binary that use PostgreSQL.
+func StopPostgres(t testing.TB) {
+	t.Helper()
+	c, err := startCluster()
+	if err != nil {
+		t.Fatalf("start PostgreSQL: %v", err)
+	}
+	if err := c.down(); err != nil {
+		t.Fatalf("stop PostgreSQL: %v", err)
+	}
+}
+
+// StartPostgres starts the server StopPostgres stopped, on the same data
+// and socket, and waits until it takes connections.
+func StartPostgres(t testing.TB) {
+	t.Helper()
+	c, err := startCluster()
+	if err != nil {
+		t.Fatalf("start PostgreSQL: %v", err)
+	}
+	if err := c.up(); err != nil {
+		t.Fatalf("start PostgreSQL again: %v", err)
+	}
 }
 
 func stopCluster() error {
