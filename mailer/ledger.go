@@ -190,18 +190,19 @@ func ledgerCreateDigest(ctx context.Context, db *sql.DB, d digestRow, dels []new
 	return d, nil
 }
 
-// pendingBatch is how many pending deliveries a send reads at a time: a
-// digest to a million subscribers is never held in memory whole.
+// pendingBatch is how many pending deliveries a send claims and reads at a
+// time: a digest to a million subscribers is never held in memory whole.
 var pendingBatch = 1000
 
-// ledgerPending returns up to limit pending deliveries of a digest after
-// subscriber id after, in subscriber order, with their subscribers as they
-// are now. The next batch starts after the last one returned.
-func ledgerPending(ctx context.Context, db *sql.DB, digestID, after int64, limit int) ([]pendingDelivery, error) {
+// ledgerClaimed returns the pending deliveries of a digest claimed as
+// token between subscriber ids lo and hi (at most limit, the size of the
+// claim), in subscriber order, with their subscribers as they are now.
+func ledgerClaimed(ctx context.Context, db *sql.DB, digestID, lo, hi int64, token string, limit int) ([]pendingDelivery, error) {
 	rows, err := db.QueryContext(ctx, `SELECT d.subscriber_id, d.message_id, d.boards, d.since, d.match_pattern, d.attempts,
 			COALESCE(s.uid, ''), COALESCE(s.email, ''), COALESCE(s.name, ''), COALESCE(s.status, ''), COALESCE(s.bounces, 0)
 		FROM deliveries d LEFT JOIN subscribers s ON s.id = d.subscriber_id
-		WHERE d.digest_id = $1 AND d.status = 'pending' AND d.subscriber_id > $2 ORDER BY d.subscriber_id LIMIT $3`, digestID, after, limit)
+		WHERE d.digest_id = $1 AND d.subscriber_id BETWEEN $2 AND $3 AND d.claimed_by = $4 AND d.status = 'pending'
+		ORDER BY d.subscriber_id`, digestID, lo, hi, token)
 	if err != nil {
 		return nil, fmt.Errorf("read pending deliveries of digest %d: %w", digestID, err)
 	}
@@ -505,13 +506,7 @@ func clearDeadHolder(ctx context.Context, db *sql.DB, name string) bool {
 	if err := db.QueryRowContext(ctx, `SELECT owner FROM locks WHERE name = $1`, name).Scan(&owner); err != nil {
 		return false
 	}
-	parts := strings.Split(owner, ":")
-	if len(parts) != 3 {
-		return false
-	}
-	host, _ := os.Hostname()
-	pid, err := strconv.Atoi(parts[1])
-	if err != nil || parts[0] != host || pid == os.Getpid() || !processGone(pid) {
+	if !holderGone(owner) {
 		return false
 	}
 	res, err := db.ExecContext(ctx, `DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner)
@@ -520,6 +515,19 @@ func clearDeadHolder(ctx context.Context, db *sql.DB, name string) bool {
 	}
 	n, _ := res.RowsAffected()
 	return n == 1
+}
+
+// holderGone reports whether owner, a lock owner or claimant named by
+// lockOwner, ran on this host in a process that no longer exists. Another
+// host's, or one whose liveness cannot be told, is not gone.
+func holderGone(owner string) bool {
+	parts := strings.Split(owner, ":")
+	if len(parts) != 3 {
+		return false
+	}
+	host, _ := os.Hostname()
+	pid, err := strconv.Atoi(parts[1])
+	return err == nil && parts[0] == host && pid != os.Getpid() && processGone(pid)
 }
 
 // processGone reports whether no process with pid exists. Where that

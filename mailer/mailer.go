@@ -42,8 +42,8 @@ type ItemReader interface {
 
 // Mailer builds digests, renders mail and delivers it, recording every
 // delivery in the ledger (the digests and deliveries tables). One Mailer
-// may serve many sends; the lock row keeps two processes from sending the
-// same digest at once.
+// may serve many sends; several processes may send one digest together,
+// each claiming its own deliveries.
 type Mailer struct {
 	cfg    config.Config
 	db     *sql.DB
@@ -66,11 +66,15 @@ type Mailer struct {
 	Now func() time.Time
 	// Log receives one line per event worth knowing.
 	Log *slog.Logger
-	// LockTTL is how long the "digest" lock row is held without a refresh;
-	// a process killed while holding it blocks others at most this long.
+	// LockTTL is how long the "digest" lock row and a sender's claims on
+	// deliveries last without being kept; a sender killed on another host
+	// holds up the others at most this long.
 	LockTTL time.Duration
-	// LockRefresh is how often a running send extends the lock.
+	// LockRefresh is how often a running send keeps its lock and claims.
 	LockRefresh time.Duration
+	// CreateWait is how long a send waits for another sender making a new
+	// digest, to help send it, before it gives ErrSendRunning.
+	CreateWait time.Duration
 	// Backoff is the first wait before retrying a temporary failure; each
 	// further retry of the same delivery or connection waits twice as long.
 	Backoff time.Duration
@@ -121,6 +125,7 @@ func New(ctx context.Context, cfg config.Config, d *sql.DB) (*Mailer, error) {
 		Log:         slog.Default(),
 		LockTTL:     2 * time.Minute,
 		LockRefresh: 30 * time.Second,
+		CreateWait:  2 * time.Minute,
 		Backoff:     backoff,
 		marker:      "msitfeedpersonal" + NewUID()[:16],
 	}
@@ -196,12 +201,13 @@ func uidHash(uid string) string {
 	return hex.EncodeToString(h[:8])
 }
 
-// LockName is the lock row that keeps two digest sends from running at
-// once.
+// LockName is the lock row that keeps two senders from making a new
+// digest at once.
 const LockName = "digest"
 
-// ErrSendRunning is returned by SendDigest when another process holds the
-// digest lock; nothing was sent.
+// ErrSendRunning is returned by SendDigest when another process held the
+// digest lock, making a new digest, for longer than CreateWait; this send
+// made no new digest.
 var ErrSendRunning = errors.New("another digest send is running")
 
 // PendingError is returned when a send ends with deliveries still pending
@@ -254,30 +260,92 @@ func (r Result) Sent() int {
 }
 
 // SendDigest sends what is due: first the pending deliveries of any
-// unfinished digest (a send that was interrupted or met a down server),
-// then, if all of those are done, a new digest of the posts first seen
-// since the last one, to every active subscriber with something new on
-// their boards. It holds the "digest" lock row while it runs, refreshed
-// every LockRefresh and expiring after LockTTL, so a second send at the
-// same time gets ErrSendRunning. A sender that was killed is replaced at
-// once if it ran on this host (its pid is gone), otherwise once its lock
-// expires after LockTTL. Deliveries still pending after their retries give a
-// *PendingError; the next call resumes them.
+// unfinished digest (a send that was interrupted or met a down server, or
+// one another sender is running now), then, if all of those are done, a
+// new digest of the posts first seen since the last one, to every active
+// subscriber with something new on their boards.
+//
+// Several senders (processes, or instances on one PostgreSQL) may run at
+// once: they share a digest's deliveries by claiming them a batch at a
+// time (see claimer), and a send ends when nothing of its digests is
+// pending outside its own claims. Claims last LockTTL, kept every
+// LockRefresh; those of a sender that died are taken over at once if it
+// ran on this host (its pid is gone), otherwise when they expire.
+//
+// Making a new digest is one sender's work: it holds the "digest" lock row
+// while it does (kept and expiring like claims). A sender that finds it
+// held waits up to CreateWait for the digest being made and then helps
+// send it; still held after that, it gives ErrSendRunning. Deliveries still
+// pending after their retries give a *PendingError; the next call resumes
+// them.
 func (m *Mailer) SendDigest(ctx context.Context) (Result, error) {
 	var res Result
 	if m.cfg.Mail.From == "" {
 		return res, ErrNoFrom
 	}
 	owner := lockOwner()
+	waitUntil := time.Now().Add(m.CreateWait)
+	for {
+		unfinished, err := ledgerUnfinished(ctx, m.db)
+		if err != nil {
+			return res, err
+		}
+		for _, d := range unfinished {
+			run, err := m.sendStored(ctx, d, false, owner)
+			res.Digests = append(res.Digests, run)
+			if err != nil {
+				return res, err
+			}
+		}
+		lctx, unlock, err := m.lockCreation(ctx, owner)
+		if errors.Is(err, db.ErrLocked) {
+			if time.Now().Before(waitUntil) && sleepCtx(ctx, min(m.LockRefresh, 100*time.Millisecond)) {
+				continue // another sender is making a digest: send it with them
+			}
+			what := "nothing sent"
+			if res.Sent() > 0 {
+				what = "no new digest made"
+			}
+			return res, fmt.Errorf("%w (%v); %s", ErrSendRunning, err, what)
+		}
+		if err != nil {
+			return res, err
+		}
+		// Made by another sender while this one waited or sent: send it
+		// first, as above.
+		if unfinished, err = ledgerUnfinished(lctx, m.db); err != nil || len(unfinished) > 0 {
+			unlock()
+			if err != nil {
+				return res, err
+			}
+			continue
+		}
+		d, plan, ok, err := m.createDigest(lctx)
+		err = m.stopCause(lctx, err)
+		unlock()
+		if err != nil || !ok {
+			if err == nil {
+				res.Nothing = plan.nothing()
+			}
+			return res, err
+		}
+		run, err := m.sendStored(ctx, d, true, owner)
+		res.Digests = append(res.Digests, run)
+		return res, err
+	}
+}
+
+// lockCreation takes the "digest" lock row for owner and keeps it until
+// the returned function is called; the returned context ends if the lock
+// is lost meanwhile. A holder on this host whose process is gone is
+// replaced at once.
+func (m *Mailer) lockCreation(ctx context.Context, owner string) (context.Context, func(), error) {
 	err := db.Acquire(ctx, m.db, LockName, owner, m.LockTTL)
 	if errors.Is(err, db.ErrLocked) && clearDeadHolder(ctx, m.db, LockName) {
 		err = db.Acquire(ctx, m.db, LockName, owner, m.LockTTL)
 	}
 	if err != nil {
-		if errors.Is(err, db.ErrLocked) {
-			return res, fmt.Errorf("%w (%v); nothing sent", ErrSendRunning, err)
-		}
-		return res, err
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	refreshDone := make(chan struct{})
@@ -291,40 +359,18 @@ func (m *Mailer) SendDigest(ctx context.Context) (Result, error) {
 				return
 			case <-t.C:
 				if err := db.Refresh(ctx, m.db, LockName, owner, m.LockTTL); err != nil && ctx.Err() == nil {
-					// Sending on without the lock could double mail.
+					// Going on without the lock could make the digest twice.
 					cancel(fmt.Errorf("lost the digest lock: %w", err))
 					return
 				}
 			}
 		}
 	}()
-	defer func() {
+	return ctx, func() {
 		cancel(nil)
 		<-refreshDone
 		_ = db.Release(context.WithoutCancel(ctx), m.db, LockName, owner)
-	}()
-
-	unfinished, err := ledgerUnfinished(ctx, m.db)
-	if err != nil {
-		return res, err
-	}
-	for _, d := range unfinished {
-		run, err := m.sendStored(ctx, d, false)
-		res.Digests = append(res.Digests, run)
-		if err != nil {
-			return res, m.stopCause(ctx, err)
-		}
-	}
-	d, plan, ok, err := m.createDigest(ctx)
-	if err != nil || !ok {
-		if err == nil {
-			res.Nothing = plan.nothing()
-		}
-		return res, m.stopCause(ctx, err)
-	}
-	run, err := m.sendStored(ctx, d, true)
-	res.Digests = append(res.Digests, run)
-	return res, m.stopCause(ctx, err)
+	}, nil
 }
 
 // stopCause prefers the reason the run was cancelled (a lost lock) to the
@@ -338,29 +384,50 @@ func (m *Mailer) stopCause(ctx context.Context, err error) error {
 	return err
 }
 
-// sendStored delivers the pending deliveries of stored digest d and marks
-// it finished when none is left. It reads them from the ledger a batch at
-// a time as the workers need them.
-func (m *Mailer) sendStored(ctx context.Context, d digestRow, created bool) (DigestRun, error) {
+// sendStored delivers the pending deliveries of stored digest d, claimed
+// for owner a batch at a time as the workers need them, and marks it
+// finished when none is left.
+func (m *Mailer) sendStored(ctx context.Context, d digestRow, created bool, owner string) (DigestRun, error) {
 	run := DigestRun{ID: d.ID, Period: DigestPeriod{Start: d.Start, End: d.End}, Created: created, Items: len(d.Items)}
 	items, err := m.digestItems(ctx, d)
 	if err != nil {
 		return run, err
 	}
+	cl := &claimer{db: m.db, eng: db.EngineOf(m.db), digestID: d.ID, owner: owner, ttl: m.LockTTL,
+		poll: min(m.LockRefresh, 250*time.Millisecond), batch: pendingBatch}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	keepDone := make(chan struct{})
+	stopKeep := make(chan struct{})
+	go func() {
+		defer close(keepDone)
+		t := time.NewTicker(m.LockRefresh)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopKeep:
+				return
+			case <-t.C:
+				if err := cl.keep(ctx); err != nil && ctx.Err() == nil {
+					// Sending on after the claims expire could double mail.
+					cancel(fmt.Errorf("could not keep the claims on digest %d: %w", d.ID, err))
+					return
+				}
+			}
+		}
+	}()
 	eds := m.newEditions(run.Period)
 	bySelection := map[string]*edition{}
-	var after int64
 	var queued, skippedTotal int
 	// next returns the jobs of the next batch of pending deliveries, after
 	// recording those nobody is to get as failed; nil when none is left.
 	// The queue calls it from one worker at a time.
 	next := func(ctx context.Context) ([]*job, error) {
 		for {
-			pending, err := ledgerPending(ctx, m.db, d.ID, after, pendingBatch)
+			pending, err := cl.next(ctx)
 			if err != nil || len(pending) == 0 {
 				return nil, err
 			}
-			after = pending[len(pending)-1].SubscriberID
 			var jobs []*job
 			var skipped []outcome
 			now := m.Now()
@@ -403,6 +470,15 @@ func (m *Mailer) sendStored(ctx context.Context, d digestRow, created bool) (Dig
 	}
 	m.Log.Info("digest send", "digest", d.ID, "batch", pendingBatch)
 	stats := m.deliver(ctx, d.ID, next)
+	close(stopKeep)
+	<-keepDone
+	if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) && stats.fatal == nil {
+		stats.fatal = c
+	}
+	// What this sender leaves pending, any sender may take at once.
+	if err := cl.release(context.WithoutCancel(ctx)); err != nil {
+		m.Log.Warn("digest send: giving back claims", "digest", d.ID, "error", err)
+	}
 	run.Sent += stats.sent
 	run.Failed += stats.failed + skippedTotal
 	left, err := ledgerFinish(context.WithoutCancel(ctx), m.db, d.ID, m.Now())

@@ -220,7 +220,9 @@ func sendDigestSecondSenderIsRefused(t *testing.T, engine db.Engine) {
 	e := newDigestEnvOn(t, engine, smtptest.Faults{})
 	e.seedDigest(3)
 	m := e.mailer()
+	m.CreateWait = 200 * time.Millisecond // the lock below is held for a minute
 	ctx := context.Background()
+	// Another host is making a digest for longer than this sender waits.
 	if err := db.Acquire(ctx, e.db, mailer.LockName, "other-host:1234:abcd", time.Minute); err != nil {
 		t.Fatal(err)
 	}
