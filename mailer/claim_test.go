@@ -120,8 +120,8 @@ func TestClaims_ExpiredTakenOverLiveKept(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		exec1(`UPDATE deliveries SET claimed_by = 'far:1:a/1', claim_expires = `+now+` - 1000 WHERE subscriber_id IN (1, 2)`)
-		exec1(`UPDATE deliveries SET claimed_by = 'far:2:b/1', claim_expires = `+now+` + 60000 WHERE subscriber_id IN (3, 4)`)
+		exec1(`UPDATE deliveries SET claimed_by = 'far:1:a/1', claim_expires = ` + now + ` - 1000 WHERE subscriber_id IN (1, 2)`)
+		exec1(`UPDATE deliveries SET claimed_by = 'far:2:b/1', claim_expires = ` + now + ` + 60000 WHERE subscriber_id IN (3, 4)`)
 		host, _ := os.Hostname()
 		dead := exec.Command("true")
 		if err := dead.Run(); err != nil {
@@ -169,7 +169,7 @@ func TestClaims_ExpiredTakenOverLiveKept(t *testing.T) {
 			t.Errorf("othersBusy = %v, %v with a live claim of another host", busy, err)
 		}
 		// Once it expires, it is taken over.
-		exec1(`UPDATE deliveries SET claim_expires = `+now+` - 1 WHERE subscriber_id IN (3, 4)`)
+		exec1(`UPDATE deliveries SET claim_expires = ` + now + ` - 1 WHERE subscriber_id IN (3, 4)`)
 		ps, err = c.next(ctx)
 		if err != nil || len(ps) != 2 || ps[0].SubscriberID != 3 {
 			t.Errorf("after expiry: %v, %v; want subscribers 3 and 4", ps, err)
