@@ -357,3 +357,52 @@ func stopWaitsForRunningJob(t *testing.T, e db.Engine) {
 		t.Fatal("Stop returned before the running job saw its context cancelled")
 	}
 }
+
+func TestHolderCutOffCannotClaim(t *testing.T) {
+	dbtest.Each(t, holderCutOffCannotClaim)
+}
+
+// A holder cut off from the database past its lease comes back still
+// believing it holds it: its next slot is not claimed, the new holder's is,
+// and its next lease check makes it a standby.
+func holderCutOffCannotClaim(t *testing.T, e db.Engine) {
+	path := openDB(t, e)
+	a, b := mustOpen(t, path), mustOpen(t, path)
+	var ran [2]atomic.Int32
+	for i, s := range []*Scheduler{a, b} {
+		s.LeaseTTL = time.Hour // no lease check during the test
+		s.Add(Job{Name: "digest", Spec: "0 9 * * MON", Run: func(ctx context.Context) error {
+			ran[i].Add(1)
+			return nil
+		}})
+	}
+	ctx := context.Background()
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(ctx)
+	if err := b.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Stop(ctx)
+	// a's lease runs out while it cannot reach the database; b takes it.
+	if _, err := a.db.Exec(`UPDATE locks SET expires = $1 WHERE name = $2`, "2000-01-01T00:00:00.000000000Z", LeaseName); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.holdLease(ctx); err != nil || !b.Holder() {
+		t.Fatalf("b after a's lease ran out: holder %v, %v", b.Holder(), err)
+	}
+	if !a.Holder() {
+		t.Fatal("a should still believe it holds the lease")
+	}
+	slot := time.Date(2026, 11, 30, 9, 0, 0, 0, feeds.KST)
+	if a.runSlot(a.jobs[0], slot, false) || ran[0].Load() != 0 {
+		t.Fatal("a ran a slot without the lease")
+	}
+	if !b.runSlot(b.jobs[0], slot, false) || ran[1].Load() != 1 {
+		t.Fatal("b, the holder, did not run the slot")
+	}
+	if err := a.holdLease(ctx); err != nil || a.Holder() {
+		t.Fatalf("a after its lease check: holder %v, %v; want a standby", a.Holder(), err)
+	}
+}
