@@ -19,8 +19,8 @@ import (
 // a postgres:// URL. The target is migrated first, to the version of this
 // msitfeed, and must hold no rows; the copy is one transaction on it, so a
 // failure leaves it without rows. It prints each table's row count and
-// hash, equal on both stores. It reads no config: both stores are named on
-// the command line.
+// hash, equal on both stores, and logs each table as it is copied. It
+// reads no config: both stores are named on the command line.
 func (m *Main) runMigrateStore(ctx context.Context, args []string) error {
 	fs := m.newFlagSet("migrate-store")
 	from := fs.String("from", "", "the store to copy: an SQLite file or a postgres:// URL")
@@ -60,7 +60,10 @@ func (m *Main) runMigrateStore(ctx context.Context, args []string) error {
 	defer dst.Close()
 
 	start := time.Now()
-	copied, err := storecopy.Copy(ctx, src, dst)
+	log := m.logger()
+	copied, err := storecopy.Copy(ctx, src, dst, func(t storecopy.Table) {
+		log.Info("copied", "table", t.Name, "rows", t.Rows, "elapsed", time.Since(start).Round(time.Millisecond))
+	})
 	if errors.Is(err, storecopy.ErrNotEmpty) {
 		return fmt.Errorf("migrate-store: --to %s: %w", redactDSN(*to), err)
 	}

@@ -59,13 +59,14 @@ const (
 // reads each table back from dst and compares its row count and hash with
 // those of the rows read from src; a difference is an error and nothing is
 // committed. It returns the tables in the order they were copied (each
-// after the tables its foreign keys refer to).
+// after the tables its foreign keys refer to). progress, if not nil, is
+// given each table as soon as it is copied, before the verification.
 //
 // The source is read in one transaction, so the copy is of one moment; on
 // SQLite that transaction holds the file's write lock, so a process still
 // writing to the source waits (or fails) rather than writing rows the copy
 // would miss.
-func Copy(ctx context.Context, src, dst *sql.DB) ([]Table, error) {
+func Copy(ctx context.Context, src, dst *sql.DB, progress func(Table)) ([]Table, error) {
 	se, de := db.EngineOf(src), db.EngineOf(dst)
 	var srcOpts *sql.TxOptions
 	if se == db.Postgres {
@@ -123,6 +124,9 @@ func Copy(ctx context.Context, src, dst *sql.DB) ([]Table, error) {
 			return nil, fmt.Errorf("copy table %s: %w", t.name, err)
 		}
 		out = append(out, got)
+		if progress != nil {
+			progress(got)
+		}
 	}
 	for _, t := range srcTables {
 		if err := de.ResetIdentity(ctx, dtx, t.name); err != nil {

@@ -93,9 +93,13 @@ func TestCopy(t *testing.T) {
 		}
 		before := hashes(t, src)
 
-		got, err := Copy(ctx, src, dst)
+		var told []Table
+		got, err := Copy(ctx, src, dst, func(x Table) { told = append(told, x) })
 		if err != nil {
 			t.Fatal(err)
+		}
+		if fmt.Sprint(told) != fmt.Sprint(got) {
+			t.Errorf("progress was told %v, want %v", told, got)
 		}
 		if r := report(got); r != before {
 			t.Errorf("copy reported\n%swant the source's\n%s", r, before)
@@ -135,7 +139,7 @@ func TestCopy(t *testing.T) {
 			// And back: PostgreSQL into a new SQLite file.
 			back := dbtest.Open(t, db.SQLite)
 			mustExec(t, back, `CREATE TABLE extra (id INTEGER PRIMARY KEY, flag INTEGER, data BLOB, note TEXT, ratio REAL)`)
-			if _, err := Copy(ctx, dst, back); err != nil {
+			if _, err := Copy(ctx, dst, back, nil); err != nil {
 				t.Fatalf("copy back to SQLite: %v", err)
 			}
 			if a, b := hashes(t, back), hashes(t, dst); a != b {
@@ -167,7 +171,7 @@ func TestRefuse(t *testing.T) {
 			if err := CheckTarget(ctx, dsn); !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "settings") {
 				t.Errorf("CheckTarget: %v, want ErrNotEmpty naming settings", err)
 			}
-			_, err = Copy(ctx, src, dst)
+			_, err = Copy(ctx, src, dst, nil)
 			if !errors.Is(err, ErrNotEmpty) || !strings.Contains(err.Error(), "table settings has rows") {
 				t.Errorf("Copy: %v, want ErrNotEmpty naming settings", err)
 			}
@@ -186,7 +190,7 @@ func TestRefuse(t *testing.T) {
 			other := dbtest.Open(t, db.SQLite)
 			mustExec(t, other, `INSERT INTO schema_migrations (name, applied) VALUES ('9999_future.sql', 'now')`)
 			dst := dbtest.Open(t, e)
-			_, err := Copy(ctx, other, dst)
+			_, err := Copy(ctx, other, dst, nil)
 			if err == nil || !strings.Contains(err.Error(), "9999_future.sql") {
 				t.Errorf("Copy across versions: %v, want an error naming 9999_future.sql", err)
 			}
@@ -207,7 +211,7 @@ func TestRefuse(t *testing.T) {
 			}
 			defer dst.Close()
 			mustExec(t, dst, `CREATE TABLE zz_extra (id BIGINT PRIMARY KEY, v TEXT CHECK (v <> 'bad'))`)
-			if _, err := Copy(ctx, s, dst); err == nil || !strings.Contains(err.Error(), "zz_extra") {
+			if _, err := Copy(ctx, s, dst, nil); err == nil || !strings.Contains(err.Error(), "zz_extra") {
 				t.Fatalf("Copy: %v, want an error naming zz_extra", err)
 			}
 			if err := CheckTarget(ctx, dsn); err != nil {
