@@ -50,6 +50,8 @@ const (
 	// maxParams stays under SQLite's limit of bound parameters (32766);
 	// PostgreSQL's is 65535.
 	maxParams = 30000
+	// connectTimeout bounds CheckTarget's first connection.
+	connectTimeout = 10 * time.Second
 )
 
 // Copy copies every row of every table of src into dst, which must be
@@ -203,7 +205,10 @@ func CheckTarget(ctx context.Context, dsn string) error {
 		return err
 	}
 	defer d.Close()
-	if err := d.PingContext(ctx); err != nil {
+	// A server that does not answer is reported, not waited for.
+	pingCtx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	if err := d.PingContext(pingCtx); err != nil {
 		return fmt.Errorf("cannot connect: %w", err)
 	}
 	ts, err := tables(ctx, d, db.EngineForDSN(dsn))
