@@ -10,14 +10,16 @@
 # BENCH_INSTANCES processes (3) started together on a fresh PostgreSQL
 # database that migrate-store filled from that copy; the two alternate in
 # order. The figure is messages per CPU-second (user + system, from GNU
-# time) summed over the msitfeed processes of the send; the PostgreSQL
-# server's CPU is not counted (the SQLite engine's is, inside msitfeed).
+# time) summed over the msitfeed processes of the send. The PostgreSQL
+# server's CPU is not in it (SQLite's is, inside msitfeed); a second figure
+# adds it (the postmaster's children's CPU during the send, from /proc).
 # It starts its own throwaway PostgreSQL cluster (initdb and pg_ctl, as
 # user postgres when run as root) on a Unix socket, and removes it.
 #
 # Environment: BENCH_SUBSCRIBERS (5000), BENCH_MULTI_ROUNDS (3),
 # BENCH_INSTANCES (3), BENCH_SMTP_CONCURRENCY (4 per process),
-# BENCH_PG_BIN (the directory of initdb and pg_ctl; found otherwise).
+# BENCH_PG_BIN (the directory of initdb and pg_ctl; found otherwise),
+# BENCH_KEEP=1 (keep the work directory: stores, outputs, time files).
 set -euo pipefail
 
 N=${BENCH_SUBSCRIBERS:-5000}
@@ -52,7 +54,7 @@ fi
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   [ ! -d "$WORK/pg" ] || "${AS[@]}" "$PG_BIN/pg_ctl" stop -w -m immediate -D "$WORK/pg" >/dev/null 2>&1 || true
-  rm -rf "$WORK"
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT INT TERM
 
@@ -92,6 +94,22 @@ awk -v n="$N" -v j="$joined" 'BEGIN {
 PIDS+=($!)
 sleep 0.5
 
+# pg_cpu prints the CPU seconds the PostgreSQL server has used so far: the
+# postmaster's own and its reaped children's (backends that exited), and
+# its live children's.
+TICK=$(getconf CLK_TCK)
+pg_cpu() {
+  local pm
+  pm=$(head -1 "$WORK/pg/postmaster.pid")
+  for f in /proc/[0-9]*/stat; do cat "$f" 2>/dev/null || true; done |
+    awk -v pm="$pm" -v tick="$TICK" '{
+      # pid (comm) state ppid ...: after the comm, field 3 of stat is f[1]
+      pid = $1; match($0, /.*\) /); split(substr($0, RLENGTH + 1), f, " ")
+      if (pid == pm) t += f[12] + f[13] + f[14] + f[15]
+      else if (f[2] == pm) t += f[12] + f[13]
+    } END { printf "%.2f", t / tick }'
+}
+
 # cpu FILE prints user+system seconds from a GNU time -f '%U %S %e' file.
 cpu() { awk 'END { printf "%.2f", $1 + $2 }' "$1"; }
 wall() { awk 'END { print $3 }' "$1"; }
@@ -116,7 +134,8 @@ pg_round() {
   local r=$1 i n=0 c=0 split="" wallmax=0
   psqlc "CREATE DATABASE r$r"
   "$BIN/msitfeed" migrate-store --from "$TEMPLATE" --to "$(pgurl "r$r")" >"$WORK/copy.$r" 2>&1 || die "migrate-store: $(tail -3 "$WORK/copy.$r")"
-  local pids=()
+  local pids=() pg0
+  pg0=$(pg_cpu)
   for i in $(seq "$INSTANCES"); do
     "${mfenv[@]}" MSITFEED_DATABASE="$(pgurl "r$r")" /usr/bin/time -f '%U %S %e' -o "$WORK/time.p$r.$i" \
       "$BIN/msitfeed" digest send >"$WORK/send.p$r.$i" 2>&1 &
@@ -132,14 +151,17 @@ pg_round() {
     wallmax=$(awk -v a="$wallmax" -v b="$(wall "$WORK/time.p$r.$i")" 'BEGIN { print (b > a ? b : a) }')
   done
   [ "$n" = "$N" ] || die "postgres round $r sent $n of $N"
+  local server
+  server=$(awk -v a="$pg0" -v b="$(pg_cpu)" 'BEGIN { printf "%.2f", b - a }')
   PG_RATE+="$(awk -v n="$n" -v c="$c" 'BEGIN { printf "%.1f", n / c }') "
-  printf 'round %s postgres x%s: %s sent (%s), %s CPU-s, %ss wall\n' "$r" "$INSTANCES" "$n" "${split%/}" "$c" "$wallmax"
+  PG_ALL+="$(awk -v n="$n" -v c="$c" -v s="$server" 'BEGIN { printf "%.1f", n / (c + s) }') "
+  printf 'round %s postgres x%s: %s sent (%s), %s CPU-s, %ss wall; PostgreSQL server %s CPU-s\n' "$r" "$INSTANCES" "$n" "${split%/}" "$c" "$wallmax" "$server"
   psqlc "DROP DATABASE r$r"
 }
 
 median() { tr ' ' '\n' | grep . | sort -g | awk '{ a[NR] = $1 } END { m = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2; printf "%s %s %s", m, a[1], a[NR] }'; }
 
-SQ_RATE="" PG_RATE=""
+SQ_RATE="" PG_RATE="" PG_ALL=""
 log "load average $(cut -d' ' -f1-3 /proc/loadavg); $ROUNDS rounds of $N messages, $CONC connections per process"
 for r in $(seq "$ROUNDS"); do
   if [ $((r % 2)) = 1 ]; then sqlite_round "$r"; pg_round "$r"; else pg_round "$r"; sqlite_round "$r"; fi
@@ -148,5 +170,7 @@ read -r sm slo shi <<<"$(median <<<"$SQ_RATE")"
 read -r pm plo phi <<<"$(median <<<"$PG_RATE")"
 echo "sqlite, 1 process: $sm messages per CPU-second (median; $slo-$shi)"
 echo "postgres, $INSTANCES processes: $pm messages per CPU-second (median; $plo-$phi)"
+read -r am alo ahi <<<"$(median <<<"$PG_ALL")"
 echo "ratio postgres/sqlite: $(awk -v p="$pm" -v s="$sm" 'BEGIN { printf "%.2f", p / s }')"
+echo "postgres, $INSTANCES processes, counting the server's CPU too: $am messages per CPU-second (median; $alo-$ahi), ratio $(awk -v p="$am" -v s="$sm" 'BEGIN { printf "%.2f", p / s }')"
 log "load average $(cut -d' ' -f1-3 /proc/loadavg)"
