@@ -2,6 +2,7 @@ package mailer
 
 import (
 	"context"
+	"fmt"
 	"github.com/msitfeed/msitfeed/internal/db"
 	"github.com/msitfeed/msitfeed/internal/db/dbtest"
 	"testing"
@@ -12,11 +13,17 @@ import (
 // commit and reads each row back: successes with their own sent times, a
 // success resetting the bounce counter, a bounce adding to it, and a
 // delivery no longer pending left alone; recording again changes nothing.
+// The outcomes go in as one group, and as groups of which one touches no
+// bounce counter (on PostgreSQL, written by one statement).
 func TestLedgerWriter_Record(t *testing.T) {
-	dbtest.Each(t, ledgerWriterRecord)
+	dbtest.Each(t, func(t *testing.T, engine db.Engine) {
+		for _, groups := range [][][]int{{{0, 1, 2, 3, 4}}, {{0, 1, 4}, {2, 3}}, {{0}, {1}, {4}, {2}, {3}}} {
+			t.Run(fmt.Sprint(groups), func(t *testing.T) { ledgerWriterRecord(t, engine, groups) })
+		}
+	})
 }
 
-func ledgerWriterRecord(t *testing.T, engine db.Engine) {
+func ledgerWriterRecord(t *testing.T, engine db.Engine, groups [][]int) {
 	ctx := context.Background()
 	s, d := openSubscribersOn(t, engine)
 	var ids []int64
@@ -49,9 +56,18 @@ func ledgerWriterRecord(t *testing.T, engine db.Engine) {
 		{DigestID: dg.ID, SubscriberID: ids[3], Status: deliveryFailed, Attempted: true, Bounce: true, Error: "550 no such user", At: t0},
 		{DigestID: dg.ID, SubscriberID: ids[4], Status: deliverySent, Attempted: true, At: t0},
 	}
-	if err := w.record(ctx, outs); err != nil {
-		t.Fatal(err)
+	record := func() {
+		for _, g := range groups {
+			var part []outcome
+			for _, i := range g {
+				part = append(part, outs[i])
+			}
+			if err := w.record(ctx, part); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
+	record()
 	want := []struct {
 		status, sent, lastError string
 		attempts, bounces       int
@@ -74,9 +90,7 @@ func ledgerWriterRecord(t *testing.T, engine db.Engine) {
 		}
 	}
 	// Recording again changes nothing.
-	if err := w.record(ctx, outs); err != nil {
-		t.Fatal(err)
-	}
+	record()
 	var attempts int
 	if err := d.QueryRow(`SELECT sum(attempts) FROM deliveries`).Scan(&attempts); err != nil || attempts != 4 {
 		t.Errorf("after recording twice: %d attempts (%v), want 4", attempts, err)

@@ -252,3 +252,9 @@ func (e Engine) LockTimes(ctx context.Context, q Queryer, ttl time.Duration) (no
 	}
 	return now, expires, nil
 }
+
+// Remote reports whether each statement is a round trip to a server
+// (PostgreSQL), so that code writing many rows does better to send them in
+// one statement. On SQLite a statement is a call within the process, and a
+// prepared statement run once per row costs less than one long statement.
+func (e Engine) Remote() bool { return e == Postgres }
