@@ -28,7 +28,7 @@ func sendDigestTakesOverClaimsOfAnotherHostWhenTheyExpire(t *testing.T, engine d
 	if _, err := e.send(m); !errors.As(err, &pe) {
 		t.Fatalf("SendDigest with the server down = %v, want deliveries left pending", err)
 	}
-	if _, err := e.db.Exec(`UPDATE deliveries SET claimed_by = 'elsewhere:1:x/1', claim_expires = `+engine.ClockMillis()+` + 1500
+	if _, err := e.db.Exec(`UPDATE deliveries SET claimed_by = 'elsewhere:1:x/1', claim_expires = ` + engine.ClockMillis() + ` + 1500
 		WHERE status = 'pending'`); err != nil {
 		t.Fatal(err)
 	}
