@@ -306,10 +306,11 @@ const importCacheKiB = 32 << 10
 
 // importer inserts the rows of one import in batches, inside one
 // transaction on a connection of its own, and sorts out the rows whose
-// address is already taken: by an earlier row of the file (found by the
-// ids this import inserted, with their lines) or by a subscriber stored
-// before (an earlier row of the file skipped for that reason is kept in a
-// temporary table, created on first need, so a repeat names its line).
+// address is already taken: each batch's addresses are looked up first, so
+// a file already imported inserts nothing, and a taken address is named as
+// a duplicate of an earlier row of the file (found by the ids this import
+// inserted, or by the ids of stored subscribers the file already had,
+// with their lines) or as a subscriber stored before.
 type importer struct {
 	ctx    context.Context
 	engine db.Engine
@@ -319,14 +320,17 @@ type importer struct {
 	batch  []importRow
 	// mine holds the id and line of every row this import inserted, in id
 	// order once sorted: 12 bytes a row rather than the row.
-	mine      []importedRow
-	sorted    bool
-	knownMade bool     // the temporary table of skipped known addresses exists
-	restore   []string // statements that put the connection's caches back
-	args      []any
-	stmt      *sql.Stmt // the insert of a full batch
-	lookup    *sql.Stmt // noteTaken's lookup of a full batch
-	remember  *sql.Stmt // noteTaken's insert of a full batch
+	mine   []importedRow
+	sorted bool
+	// known holds, for each stored subscriber the file has named, the line
+	// that first named it, so that a later repeat is called a duplicate of
+	// that line (about 20 bytes an address, rather than a temporary table
+	// in the transaction, which cost a re-import twice its time).
+	known   map[int64]int32
+	restore []string // statements that put the connection's cache back
+	args    []any
+	stmt    *sql.Stmt // the insert of a full batch
+	lookup  *sql.Stmt // the lookup of a full batch
 }
 
 // importedRow is a row this import inserted.
@@ -342,17 +346,13 @@ func (s *Subscribers) beginImport(ctx context.Context, log *lineLog) (*importer,
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}
-	imp := &importer{ctx: ctx, engine: db.EngineOf(s.db), conn: conn, log: log, sorted: true, batch: make([]importRow, 0, importBatch)}
-	// SQLite only: PostgreSQL sizes its cache for the server. The
-	// temporary schema, where import_known goes, has a cache of its own.
-	// Both go back to the main schema's size (the temporary one may not
-	// be open yet, and then reads 0).
+	imp := &importer{ctx: ctx, engine: db.EngineOf(s.db), conn: conn, log: log, sorted: true,
+		batch: make([]importRow, 0, importBatch), known: map[int64]int32{}}
+	// SQLite only: PostgreSQL sizes its cache for the server.
 	var cache int64
 	if imp.engine == db.SQLite && conn.QueryRowContext(ctx, `PRAGMA main.cache_size`).Scan(&cache) == nil {
-		for _, schema := range []string{"main", "temp"} {
-			if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA %s.cache_size = -%d`, schema, importCacheKiB)); err == nil {
-				imp.restore = append(imp.restore, fmt.Sprintf(`PRAGMA %s.cache_size = %d`, schema, cache))
-			}
+		if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA main.cache_size = -%d`, importCacheKiB)); err == nil {
+			imp.restore = append(imp.restore, fmt.Sprintf(`PRAGMA main.cache_size = %d`, cache))
 		}
 	}
 	if imp.tx, err = conn.BeginTx(ctx, nil); err != nil {
@@ -365,7 +365,7 @@ func (s *Subscribers) beginImport(ctx context.Context, log *lineLog) (*importer,
 // close rolls back what was not committed and gives the connection back
 // as it was.
 func (imp *importer) close() {
-	for _, st := range []*sql.Stmt{imp.stmt, imp.lookup, imp.remember} {
+	for _, st := range []*sql.Stmt{imp.stmt, imp.lookup} {
 		if st != nil {
 			st.Close()
 		}
@@ -382,17 +382,6 @@ func (imp *importer) close() {
 
 // commit commits the import.
 func (imp *importer) commit() error {
-	if imp.knownMade {
-		for _, st := range []**sql.Stmt{&imp.lookup, &imp.remember} {
-			if *st != nil {
-				(*st).Close()
-				*st = nil
-			}
-		}
-		if _, err := imp.tx.ExecContext(imp.ctx, `DROP TABLE import_known`); err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-	}
 	err := imp.tx.Commit()
 	imp.tx = nil
 	if err != nil {
@@ -413,6 +402,12 @@ func (imp *importer) add(row importRow) error {
 	return nil
 }
 
+// holder is the stored subscriber that holds an address.
+type holder struct {
+	id  int64
+	sub Subscriber
+}
+
 // flush inserts the queued rows whose address is not taken and notes the
 // others.
 func (imp *importer) flush() error {
@@ -420,7 +415,7 @@ func (imp *importer) flush() error {
 		return nil
 	}
 	defer func() { imp.log.held = 0 }()
-	ctx, log := imp.ctx, imp.log
+	log := imp.log
 	// Rows repeating an address earlier in the same batch: the database
 	// cannot tell them apart, so they are sorted out here.
 	firstLine := make(map[string]int, len(imp.batch))
@@ -435,32 +430,103 @@ func (imp *importer) flush() error {
 	}
 	imp.batch = imp.batch[:0]
 
-	imp.args = imp.args[:0]
+	// Looking the addresses up before inserting costs a first import
+	// little (the insert reads the same index pages) and spares a
+	// re-import an insert of rows that all conflict.
+	held, err := imp.holders(fresh)
+	if err != nil {
+		return err
+	}
+	var taken []importRow
+	toInsert := make([]importRow, 0, len(fresh))
 	for _, row := range fresh {
+		if _, ok := held[row.key]; ok {
+			taken = append(taken, row)
+		} else {
+			toInsert = append(toInsert, row)
+		}
+	}
+	inserted, err := imp.insert(toInsert, firstLine)
+	if err != nil {
+		return err
+	}
+	// An address stored by another writer since the lookup (PostgreSQL,
+	// outside this transaction's view until now) is taken too.
+	var raced []importRow
+	for _, row := range toInsert {
+		if !inserted[row.key] {
+			raced = append(raced, row)
+		}
+	}
+	if len(raced) > 0 {
+		more, err := imp.holders(raced)
+		if err != nil {
+			return err
+		}
+		for k, h := range more {
+			held[k] = h
+		}
+		taken = append(taken, raced...)
+		slices.SortFunc(taken, func(a, b importRow) int { return cmp.Compare(a.line, b.line) })
+	}
+	return imp.noteTaken(taken, held)
+}
+
+// holders looks up the stored subscribers holding the addresses of rows.
+func (imp *importer) holders(rows []importRow) (map[string]holder, error) {
+	byKey := make(map[string]holder, len(rows))
+	if len(rows) == 0 {
+		return byKey, nil
+	}
+	args := make([]any, len(rows))
+	for i, row := range rows {
+		args[i] = row.key
+	}
+	found, err := imp.stmtFor(&imp.lookup, len(rows), func(n int) string {
+		return `SELECT id, email_key, status, unsubscribed FROM subscribers WHERE email_key IN ` + imp.engine.ValuesRows(1, n, "")
+	}).QueryContext(imp.ctx, args...)
+	if err != nil {
+		return nil, fmt.Errorf("import line %d: %w", rows[0].line, err)
+	}
+	defer found.Close()
+	for found.Next() {
+		var h holder
+		var key, status, unsubscribed string
+		if err := found.Scan(&h.id, &key, &status, &unsubscribed); err != nil {
+			return nil, fmt.Errorf("import line %d: %w", rows[0].line, err)
+		}
+		h.sub.Status, h.sub.Unsubscribed = Status(status), parseSubTime(unsubscribed)
+		byKey[key] = h
+	}
+	if err := found.Err(); err != nil {
+		return nil, fmt.Errorf("import line %d: %w", rows[0].line, err)
+	}
+	return byKey, nil
+}
+
+// insert inserts rows, leaving out any whose address is taken, records
+// the ids and lines of those it inserted and returns their keys.
+func (imp *importer) insert(rows []importRow, firstLine map[string]int) (map[string]bool, error) {
+	inserted := make(map[string]bool, len(rows))
+	if len(rows) == 0 {
+		return inserted, nil
+	}
+	imp.args = imp.args[:0]
+	for _, row := range rows {
 		imp.args = append(imp.args, subscriberArgs(row.sub, row.key)...)
 	}
-	var rows *sql.Rows
-	var err error
-	if len(fresh) == importBatch {
-		if imp.stmt == nil {
-			if imp.stmt, err = imp.tx.PrepareContext(ctx, importInsertSQL(imp.engine, importBatch)); err != nil {
-				return fmt.Errorf("import: %w", err)
-			}
-		}
-		rows, err = imp.stmt.QueryContext(ctx, imp.args...)
-	} else {
-		rows, err = imp.tx.QueryContext(ctx, importInsertSQL(imp.engine, len(fresh)), imp.args...)
-	}
+	res, err := imp.stmtFor(&imp.stmt, len(rows), func(n int) string {
+		return importInsertSQL(imp.engine, n)
+	}).QueryContext(imp.ctx, imp.args...)
 	if err != nil {
-		return fmt.Errorf("import line %d: %w", fresh[0].line, err)
+		return nil, fmt.Errorf("import line %d: %w", rows[0].line, err)
 	}
-	inserted := make(map[string]bool, len(fresh))
-	for rows.Next() {
+	defer res.Close()
+	for res.Next() {
 		var id int64
 		var key string
-		if err := rows.Scan(&id, &key); err != nil {
-			rows.Close()
-			return fmt.Errorf("import line %d: %w", fresh[0].line, err)
+		if err := res.Scan(&id, &key); err != nil {
+			return nil, fmt.Errorf("import line %d: %w", rows[0].line, err)
 		}
 		inserted[key] = true
 		if n := len(imp.mine); n > 0 && imp.mine[n-1].id > id {
@@ -468,23 +534,11 @@ func (imp *importer) flush() error {
 		}
 		imp.mine = append(imp.mine, importedRow{id, int32(firstLine[key])})
 	}
-	if err := rows.Close(); err != nil {
-		return fmt.Errorf("import line %d: %w", fresh[0].line, err)
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("import line %d: %w", rows[0].line, err)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("import line %d: %w", fresh[0].line, err)
-	}
-	log.rep.Added += len(inserted)
-	var taken []importRow
-	for _, row := range fresh {
-		if !inserted[row.key] {
-			taken = append(taken, row)
-		}
-	}
-	if len(taken) > 0 {
-		return imp.noteTaken(taken)
-	}
-	return nil
+	imp.log.rep.Added += len(inserted)
+	return inserted, nil
 }
 
 // importInsertSQL inserts n subscribers, leaving out those whose address
@@ -497,80 +551,30 @@ func importInsertSQL(e db.Engine, n int) string {
 		` ON CONFLICT (email_key) DO NOTHING RETURNING id, email_key`
 }
 
-// noteTaken notes why each of rows, whose address the database already
-// holds, was skipped.
-func (imp *importer) noteTaken(rows []importRow) error {
-	ctx, log := imp.ctx, imp.log
-	// A stored address is said to be known the first time the file has it
-	// and a duplicate of that line after: the lines are kept in a
-	// temporary table, in the transaction, made on first need.
-	if !imp.knownMade {
-		if _, err := imp.tx.ExecContext(ctx, `CREATE TEMP TABLE import_known (email_key TEXT PRIMARY KEY, line INTEGER NOT NULL)`); err != nil {
-			return fmt.Errorf("import: %w", err)
-		}
-		imp.knownMade = true
-	}
-	args := make([]any, len(rows))
-	for i, row := range rows {
-		args[i] = row.key
-	}
-	held, err := imp.stmtFor(&imp.lookup, len(rows), func(n int) string {
-		return `SELECT s.id, s.email_key, s.status, s.unsubscribed, COALESCE(k.line, 0)
-			FROM subscribers s LEFT JOIN import_known k ON k.email_key = s.email_key
-			WHERE s.email_key IN ` + imp.engine.ValuesRows(1, n, "")
-	}).QueryContext(ctx, args...)
-	if err != nil {
-		return fmt.Errorf("import line %d: %w", rows[0].line, err)
-	}
-	type holder struct {
-		id    int64
-		sub   Subscriber
-		first int // line of the file that first had this stored address
-	}
-	byKey := map[string]holder{}
-	for held.Next() {
-		var h holder
-		var key, status, unsubscribed string
-		if err := held.Scan(&h.id, &key, &status, &unsubscribed, &h.first); err != nil {
-			held.Close()
-			return fmt.Errorf("import line %d: %w", rows[0].line, err)
-		}
-		h.sub.Status, h.sub.Unsubscribed = Status(status), parseSubTime(unsubscribed)
-		byKey[key] = h
-	}
-	if err := held.Close(); err != nil {
-		return fmt.Errorf("import line %d: %w", rows[0].line, err)
-	}
-	args = args[:0]
+// noteTaken notes why each of rows, whose address held says the database
+// already holds, was skipped. A stored address is said to be known the
+// first time the file has it and a duplicate of that line after.
+func (imp *importer) noteTaken(rows []importRow, held map[string]holder) error {
+	log := imp.log
 	for _, row := range rows {
-		h, ok := byKey[row.key]
-		switch {
-		case !ok:
+		h, ok := held[row.key]
+		if !ok {
 			return fmt.Errorf("import line %d: %s was neither inserted nor found", row.line, row.sub.Email)
-		case h.first > 0:
-			log.skipped(LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, h.first)})
+		}
+		if first, seen := imp.known[h.id]; seen {
+			log.skipped(LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, first)})
 			continue
 		}
 		if line, mine := imp.lineOf(h.id); mine {
 			log.skipped(LineError{row.line, fmt.Sprintf("%s is a duplicate of line %d, skipped", row.sub.Email, line)})
 			continue
 		}
-		args = append(args, row.key, row.line)
+		imp.known[h.id] = int32(row.line)
 		if old := h.sub; old.Status == StatusActive || old.Status == StatusPending {
 			log.skipped(LineError{row.line, fmt.Sprintf("%s is already subscribed (%s), skipped", row.sub.Email, old.Status)})
 		} else {
 			log.skipped(LineError{row.line, fmt.Sprintf("%s is %s (suppressed), not re-added; subscribers add --force re-adds it if they asked", row.sub.Email, describeSuppression(old))})
 		}
-	}
-	if len(args) == 0 {
-		return nil
-	}
-	// rows has one row per address (flush drops repeats within a batch),
-	// so no key goes in twice.
-	if _, err := imp.stmtFor(&imp.remember, len(args)/2, func(n int) string {
-		return `INSERT INTO import_known (email_key, line) VALUES ` + imp.engine.ValuesRows(n, 2, "")
-	}).ExecContext(ctx, args...); err != nil {
-		return fmt.Errorf("import line %d: %w", rows[0].line, err)
 	}
 	return nil
 }
