@@ -483,7 +483,12 @@ func (m *Mailer) sendStored(ctx context.Context, d digestRow, created bool, owne
 	run.Failed += stats.failed + skippedTotal
 	left, err := ledgerFinish(context.WithoutCancel(ctx), m.db, d.ID, m.Now())
 	if err != nil {
-		return run, err
+		// Most likely the database went away: say what stopped the send,
+		// and that the next run finishes the digest.
+		if stats.fatal != nil {
+			err = fmt.Errorf("%w; then %v", stats.fatal, err)
+		}
+		return run, fmt.Errorf("digest %d unfinished, run digest send again once the database answers: %w", d.ID, err)
 	}
 	run.Pending = left
 	m.Log.Info("digest sent", "digest", d.ID, "sent", run.Sent, "failed", run.Failed, "pending", run.Pending,

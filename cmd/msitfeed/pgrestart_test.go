@@ -99,8 +99,8 @@ func TestDigestSend_PostgresRestartMidDigest(t *testing.T) {
 			if err != nil {
 				failed = append(failed, i)
 				last := lastLine(outs[i].String())
-				if !strings.Contains(last, "digest") {
-					t.Errorf("sender %d stopped with %v, and its last line does not say what it was doing: %q", i, err, last)
+				if !strings.Contains(last, "digest 1 unfinished, run digest send again") {
+					t.Errorf("sender %d stopped with %v, and its last line does not tell to run digest send again: %q", i, err, last)
 				}
 				t.Logf("sender %d: %v: %s", i, err, last)
 			}
