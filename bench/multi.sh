@@ -32,41 +32,20 @@ cd "$(dirname "$0")/.."
 log() { printf '%s multi: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-PG_BIN=${BENCH_PG_BIN:-}
-if [ -z "$PG_BIN" ]; then
-  if command -v initdb >/dev/null; then PG_BIN=$(dirname "$(command -v initdb)")
-  elif [ -x /usr/local/bin/initdb ]; then PG_BIN=/usr/local/bin
-  else PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -1)
-  fi
-fi
-[ -x "$PG_BIN/initdb" ] || die "no initdb (set BENCH_PG_BIN, or apt-get install postgresql)"
+# shellcheck source=bench/pgcluster.sh
+. bench/pgcluster.sh
+pg_find_bin
 [ -x "$SMTP_SINK" ] || die "no $SMTP_SINK (apt-get install postfix)"
 [ -x /usr/bin/time ] || die "no GNU time (apt-get install time)"
 
-WORK=$(mktemp -d /tmp/msitfeed-multi-XXXXXX) # short: a socket path has a limit
-PIDS=()
-AS=()
-if [ "$(id -u)" = 0 ]; then
-  AS=(runuser -u postgres --)
-  chown postgres "$WORK"
-  chmod 755 "$WORK"
-fi
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ ! -d "$WORK/pg" ] || "${AS[@]}" "$PG_BIN/pg_ctl" stop -w -m immediate -D "$WORK/pg" >/dev/null 2>&1 || true
-  if [ "${BENCH_KEEP:-0}" = 1 ]; then log "kept $WORK"; else rm -rf "$WORK"; fi
-}
-trap cleanup EXIT INT TERM
+pg_workdir msitfeed-multi
 
 log "building msitfeed and the bench helpers"
 BIN=$WORK/bin
 go build -o "$BIN/" ./cmd/msitfeed ./bench/cmd/fakesite ./bench/cmd/freeport
 read -r PORT_SMTP PORT_WEB <<<"$("$BIN/freeport" 2 | tr '\n' ' ')"
 
-log "starting PostgreSQL in $WORK"
-"${AS[@]}" "$PG_BIN/initdb" -D "$WORK/pg" -U postgres -A trust -E UTF8 >"$WORK/initdb.log" 2>&1 || die "initdb: $(tail -3 "$WORK/initdb.log")"
-"${AS[@]}" "$PG_BIN/pg_ctl" start -w -D "$WORK/pg" -l "$WORK/pg.log" -o "-c listen_addresses= -k $WORK" >/dev/null ||
-  die "pg_ctl start: $(tail -3 "$WORK/pg.log")"
+pg_start
 pgurl() { echo "postgres://postgres@/$1?host=$WORK&sslmode=disable"; }
 psqlc() { psql -q -h "$WORK" -U postgres -d postgres -c "$1" >/dev/null; }
 
