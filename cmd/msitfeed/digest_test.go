@@ -37,6 +37,28 @@ func newDigestCLIEnv(t *testing.T, subscribers int, f smtptest.Faults) *digestCL
 	return newDigestCLIEnvOn(t, db.SQLite, subscribers, f)
 }
 
+// resent checks that every subscriber got the digest once, or twice with
+// the same Message-ID (a message in flight when a sender stopped), and
+// returns how many got it twice.
+func (e *digestCLIEnv) resent(t *testing.T) int {
+	t.Helper()
+	ids := map[string][]string{}
+	for _, m := range e.smtp.Messages() {
+		ids[m.To[0]] = append(ids[m.To[0]], m.MessageID)
+	}
+	doubled := 0
+	for _, email := range e.emails {
+		switch got := ids[email]; {
+		case len(got) == 1 && got[0] != "":
+		case len(got) == 2 && got[0] == got[1] && got[0] != "":
+			doubled++
+		default:
+			t.Errorf("%s got %d messages (%v)", email, len(got), got)
+		}
+	}
+	return doubled
+}
+
 // newDigestCLIEnvOn is newDigestCLIEnv on a fresh database of engine.
 func newDigestCLIEnvOn(t *testing.T, engine db.Engine, subscribers int, f smtptest.Faults) *digestCLIEnv {
 	t.Helper()
@@ -177,20 +199,7 @@ func digestSendKilledMidRunResendsAtMostTheMessagesInFlight(t *testing.T, engine
 				t.Errorf("second run did not resume digest 1:\n%s", out)
 			}
 
-			ids := map[string][]string{}
-			for _, m := range e.smtp.Messages() {
-				ids[m.To[0]] = append(ids[m.To[0]], m.MessageID)
-			}
-			doubled := 0
-			for _, email := range e.emails {
-				switch got := ids[email]; {
-				case len(got) == 1:
-				case len(got) == 2 && got[0] == got[1]:
-					doubled++
-				default:
-					t.Errorf("%s got %d messages (%v)", email, len(got), got)
-				}
-			}
+			doubled := e.resent(t)
 			if doubled > concurrency {
 				t.Errorf("%d subscribers got the digest twice; at most %d messages were in flight", doubled, concurrency)
 			}

@@ -127,20 +127,7 @@ func TestDigestSend_PostgresRestartMidDigest(t *testing.T) {
 		t.Logf("run again (%v): %s", time.Since(start).Round(time.Millisecond), lastLine(string(out)))
 	}
 
-	ids := map[string][]string{}
-	for _, m := range e.smtp.Messages() {
-		ids[m.To[0]] = append(ids[m.To[0]], m.MessageID)
-	}
-	doubled := 0
-	for _, email := range e.emails {
-		switch got := ids[email]; {
-		case len(got) == 1 && got[0] != "":
-		case len(got) == 2 && got[0] == got[1] && got[0] != "":
-			doubled++
-		default:
-			t.Errorf("%s got %d messages (%v)", email, len(got), got)
-		}
-	}
+	doubled := e.resent(t)
 	if doubled > senders*concurrency {
 		t.Errorf("%d subscribers got the digest twice; at most %d messages were in flight", doubled, senders*concurrency)
 	}

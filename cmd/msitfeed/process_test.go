@@ -229,20 +229,7 @@ func TestServe_SIGTERMDuringDigestLosesAndDoublesNothing(t *testing.T) {
 	if out, err := e.command(bin, extra, "digest", "send").CombinedOutput(); err != nil {
 		t.Fatalf("digest send after restart: %v\n%s", err, out)
 	}
-	ids := map[string][]string{}
-	for _, m := range e.smtp.Messages() {
-		ids[m.To[0]] = append(ids[m.To[0]], m.MessageID)
-	}
-	doubled := 0
-	for _, email := range e.emails {
-		switch got := ids[email]; {
-		case len(got) == 1:
-		case len(got) == 2 && got[0] == got[1]:
-			doubled++
-		default:
-			t.Errorf("%s got %d messages (%v)", email, len(got), got)
-		}
-	}
+	doubled := e.resent(t)
 	if doubled > 2 {
 		t.Errorf("%d subscribers got the digest twice; at most 2 were in flight", doubled)
 	}

@@ -83,20 +83,7 @@ func TestDigestSend_ThreeProcessesShareOneDigest(t *testing.T) {
 		}
 	}
 
-	ids := map[string][]string{}
-	for _, m := range e.smtp.Messages() {
-		ids[m.To[0]] = append(ids[m.To[0]], m.MessageID)
-	}
-	doubled := 0
-	for _, email := range e.emails {
-		switch got := ids[email]; {
-		case len(got) == 1 && got[0] != "":
-		case len(got) == 2 && got[0] == got[1] && got[0] != "":
-			doubled++
-		default:
-			t.Errorf("%s got %d messages (%v)", email, len(got), got)
-		}
-	}
+	doubled := e.resent(t)
 	if doubled > concurrency {
 		t.Errorf("%d subscribers got the digest twice; the killed sender had at most %d in flight", doubled, concurrency)
 	}
