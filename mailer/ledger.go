@@ -79,15 +79,6 @@ type digestRow struct {
 	Finished time.Time
 }
 
-// newDelivery is a delivery to create with its digest.
-type newDelivery struct {
-	SubscriberID int64
-	UID          string
-	Boards       string
-	Since        time.Time
-	Match        string // the subscriber's keyword filter when the digest was made
-}
-
 // pendingDelivery is a delivery still to send, with what is needed to
 // render and address it.
 type pendingDelivery struct {
@@ -152,42 +143,6 @@ func ledgerUnfinished(ctx context.Context, db *sql.DB) ([]digestRow, error) {
 		return nil, fmt.Errorf("read unfinished digests: %w", err)
 	}
 	return out, nil
-}
-
-// ledgerCreateDigest writes d and its deliveries in one transaction and
-// returns d with its id. Message-IDs are derived from the new digest id and
-// each subscriber, and fixed here.
-func ledgerCreateDigest(ctx context.Context, db *sql.DB, d digestRow, dels []newDelivery, messageID func(digestID int64, uid string) string) (digestRow, error) {
-	items, err := json.Marshal(d.Items)
-	if err != nil {
-		return d, fmt.Errorf("create digest: %w", err)
-	}
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return d, fmt.Errorf("create digest: %w", err)
-	}
-	defer tx.Rollback()
-	err = tx.QueryRowContext(ctx, `INSERT INTO digests (period_start, period_end, items, created, seq_start, seq_end)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-		ledgerTime(d.Start), ledgerTime(d.End), string(items), ledgerTime(d.Created), d.SeqStart, d.SeqEnd).Scan(&d.ID)
-	if err != nil {
-		return d, fmt.Errorf("create digest: %w", err)
-	}
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (digest_id, subscriber_id, message_id, boards, since, match_pattern, status)
-		VALUES ($1, $2, $3, $4, $5, $6, 'pending')`)
-	if err != nil {
-		return d, fmt.Errorf("create digest %d deliveries: %w", d.ID, err)
-	}
-	defer stmt.Close()
-	for _, nd := range dels {
-		if _, err := stmt.ExecContext(ctx, d.ID, nd.SubscriberID, messageID(d.ID, nd.UID), nd.Boards, ledgerTime(nd.Since), nd.Match); err != nil {
-			return d, fmt.Errorf("create digest %d delivery to subscriber %d: %w", d.ID, nd.SubscriberID, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return d, fmt.Errorf("create digest %d: %w", d.ID, err)
-	}
-	return d, nil
 }
 
 // pendingBatch is how many pending deliveries a send claims and reads at a
@@ -503,27 +458,6 @@ func scanRecipient(sc interface{ Scan(...any) error }) (Subscriber, error) {
 	s.Boards = ledgerBoards(boards)
 	s.Created, s.Confirmed = parseStoredTime(created), parseStoredTime(confirmed)
 	return s, nil
-}
-
-// activeRecipients returns every active subscriber, by id.
-func activeRecipients(ctx context.Context, db *sql.DB) ([]Subscriber, error) {
-	rows, err := db.QueryContext(ctx, `SELECT `+recipientColumns+` FROM subscribers WHERE status = 'active' ORDER BY id`)
-	if err != nil {
-		return nil, fmt.Errorf("read active subscribers: %w", err)
-	}
-	defer rows.Close()
-	var out []Subscriber
-	for rows.Next() {
-		s, err := scanRecipient(rows)
-		if err != nil {
-			return nil, fmt.Errorf("read active subscribers: %w", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read active subscribers: %w", err)
-	}
-	return out, nil
 }
 
 // errNoRecipient is returned by recipientByEmail for an unknown address.
