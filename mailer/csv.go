@@ -327,7 +327,7 @@ type importer struct {
 	// that line (about 20 bytes an address, rather than a temporary table
 	// in the transaction, which cost a re-import twice its time).
 	known   map[int64]int32
-	restore []string // statements that put the connection's cache back
+	restore string // the statement that puts the connection's cache back, if any
 	args    []any
 	stmt    *sql.Stmt // the insert of a full batch
 	lookup  *sql.Stmt // the lookup of a full batch
@@ -348,13 +348,7 @@ func (s *Subscribers) beginImport(ctx context.Context, log *lineLog) (*importer,
 	}
 	imp := &importer{ctx: ctx, engine: db.EngineOf(s.db), conn: conn, log: log, sorted: true,
 		batch: make([]importRow, 0, importBatch), known: map[int64]int32{}}
-	// SQLite only: PostgreSQL sizes its cache for the server.
-	var cache int64
-	if imp.engine == db.SQLite && conn.QueryRowContext(ctx, `PRAGMA main.cache_size`).Scan(&cache) == nil {
-		if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA main.cache_size = -%d`, importCacheKiB)); err == nil {
-			imp.restore = append(imp.restore, fmt.Sprintf(`PRAGMA main.cache_size = %d`, cache))
-		}
-	}
+	imp.restore = imp.engine.GrowCache(ctx, conn, importCacheKiB)
 	if imp.tx, err = conn.BeginTx(ctx, nil); err != nil {
 		imp.close()
 		return nil, fmt.Errorf("import: %w", err)
@@ -373,9 +367,8 @@ func (imp *importer) close() {
 	if imp.tx != nil {
 		imp.tx.Rollback()
 	}
-	ctx := context.WithoutCancel(imp.ctx)
-	for _, q := range imp.restore {
-		imp.conn.ExecContext(ctx, q)
+	if imp.restore != "" {
+		imp.conn.ExecContext(context.WithoutCancel(imp.ctx), imp.restore)
 	}
 	imp.conn.Close()
 }

@@ -163,6 +163,25 @@ func (e Engine) BeginWrite() string {
 	return "BEGIN IMMEDIATE"
 }
 
+// GrowCache enlarges conn's page cache to kib KiB for a long batch of
+// writes and returns the statement that puts it back ("" when nothing was
+// changed). Only SQLite has a cache per connection to size; PostgreSQL sizes
+// its cache for the server, so it changes nothing there. A failure leaves
+// the cache as it was: the batch is only slower.
+func (e Engine) GrowCache(ctx context.Context, conn *sql.Conn, kib int) string {
+	if e != SQLite {
+		return ""
+	}
+	var cache int64
+	if err := conn.QueryRowContext(ctx, `PRAGMA main.cache_size`).Scan(&cache); err != nil {
+		return ""
+	}
+	if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA main.cache_size = -%d`, kib)); err != nil {
+		return ""
+	}
+	return fmt.Sprintf(`PRAGMA main.cache_size = %d`, cache)
+}
+
 // ResetIdentity moves the sequence behind each identity (or serial)
 // column of table past the largest value stored in it, inside tx. Rows
 // inserted with explicit ids (a copy from another store keeps its ids) do
